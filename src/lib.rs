@@ -1,0 +1,127 @@
+//! Vercel OIDC tokens for Rust.
+//!
+//! A workload on Vercel holds a short-lived OIDC token (a JWT). This crate finds it, reads its
+//! claims, and hands it to whatever turns it into credentials: the AWS provider
+//! (`vercel-oidc-aws`), the Azure credential (`vercel-oidc-azure`), or your own API. It is the
+//! Rust counterpart of the npm package `@vercel/oidc`. It has no AWS or Azure dependency.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn handler() -> Result<(), vercel_oidc::Error> {
+//! // Inside a request handled behind `RequestContextLayer`, or anywhere with
+//! // VERCEL_OIDC_TOKEN / VERCEL_OIDC_TOKEN_FILE set:
+//! let token = vercel_oidc::get_vercel_oidc_token().await?;
+//! let claims = token.unverified_claims(); // not verified: for reading only
+//! tracing::info!(project = ?claims.project, environment = ?claims.environment, "token");
+//! // `token.expose_secret()` is the bearer string to send to a service that verifies it.
+//! # Ok(()) }
+//! ```
+//!
+//! With axum (or any tower stack), make each request's `x-vercel-oidc-token` visible:
+//!
+//! ```no_run
+//! # #[cfg(any())] {
+//! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(handler))
+//!     .layer(vercel_oidc::RequestContextLayer::new());
+//! # }
+//! ```
+//!
+//! # What is here
+//! - [`OidcToken`] and [`Claims`]: the token, kept secret, and its typed, *unverified* claims.
+//! - [`TokenSource`]: the trait every provider takes, with [`VercelTokenSource`] (the chain of
+//!   SPEC §3), [`FileTokenSource`], [`EnvTokenSource`], [`FixedTokenSource`],
+//!   [`token_source_fn`] and [`ChainTokenSource`].
+//! - [`RequestContext`], [`RequestContextLayer`] and the [`FreshestTokenSlot`]: the request scope.
+//! - [`ip_address`], [`geolocation`], [`get_env`]: the `@vercel/functions` seed helpers.
+//! - [`cache::RefreshAheadCache`]: the non-blocking refresh-ahead cache the providers use.
+//! - [`AudienceExchange`]: `POST {issuer}/~token` with an LRU cache.
+//!
+//! # Environment variables
+//! | variable | meaning |
+//! |---|---|
+//! | `VERCEL_OIDC_TOKEN` | the token (builds, `vercel env pull`) |
+//! | `VERCEL_OIDC_TOKEN_FILE` | a file holding the token, re-read on each call |
+//! | `VERCEL_OIDC_ISSUER_URL` | issuer base for `~token` (default `https://oidc.vercel.com`) |
+//! | `VERCEL_OIDC_CA_FILE` | extra PEM trust roots added to every HTTP client |
+//!
+//! # Security
+//! - The token is a bearer credential. [`OidcToken`] keeps it in a [`secrecy`] box, zeroized on
+//!   drop; `Debug` prints `OidcToken([redacted])`; errors and logs never contain it.
+//! - Claims read here are **not verified**; the receiving side must verify the signature against
+//!   Vercel's JWKS.
+//! - Request headers are attacker-controlled unless Vercel's proxy sets them: parsing is bounded
+//!   ([`MAX_TOKEN_LEN`]) and never panics. See `SECURITY.md`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod cache;
+mod context;
+mod env;
+mod error;
+mod exchange;
+mod headers;
+mod source;
+pub mod time;
+mod tls;
+mod token;
+mod vercel;
+
+pub use context::{
+    FreshestTokenSlot, INTERNAL_OIDC_TOKEN_HEADER, OIDC_TOKEN_HEADER, RequestContext,
+    RequestContextLayer, RequestContextService, ResponseFuture, freshest_header_token,
+};
+pub use env::Env;
+pub use error::{Error, ExchangeErrorKind, Lookup, MalformedTokenReason, TokenOrigin};
+pub use exchange::{
+    AudienceExchange, AudienceExchangeBuilder, DEFAULT_ISSUER_URL, EXCHANGE_CACHE_CAPACITY,
+    ExchangeRequest, ExchangeTokenSource, ISSUER_URL_ENV,
+};
+pub use headers::{Geo, VercelEnv, geolocation, get_env, ip_address};
+pub use source::{
+    ChainTokenSource, EnvTokenSource, FileTokenSource, FixedTokenSource, FnTokenSource,
+    SharedTokenSource, TokenFuture, TokenSource, token_source_fn,
+};
+pub use tls::{CA_FILE_ENV, ExtraRoots};
+pub use token::{Audience, Claims, Environment, MAX_TOKEN_LEN, OidcToken};
+pub use vercel::{
+    ENV_TOKEN, ENV_TOKEN_FILE, RefreshOidcToken, RefreshRequest, TokenOptions, VercelTokenSource,
+    VercelTokenSourceBuilder, get_vercel_oidc_token, get_vercel_oidc_token_sync,
+    get_vercel_oidc_token_with,
+};
+
+/// Re-exported so users can name the secret types without a direct dependency.
+pub use secrecy;
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// An unsigned JWT-shaped token with `payload` (tests of reading, not verifying).
+    pub(crate) fn jwt_with_payload(payload: &str) -> String {
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    /// A token expiring at `exp` (unix seconds).
+    pub(crate) fn jwt_expiring_at(exp: i64) -> String {
+        jwt_with_payload(&format!(
+            r#"{{"sub":"owner:acme:project:web:environment:production","exp":{exp},"nonce":{}}}"#,
+            fastrand::u64(..)
+        ))
+    }
+
+    /// A token expiring `secs` from now (negative: already expired).
+    pub(crate) fn jwt_expiring_in(secs: i64) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        jwt_expiring_at(now + secs)
+    }
+}

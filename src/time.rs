@@ -1,0 +1,193 @@
+//! Injectable wall-clock time.
+//!
+//! Everything in this crate that compares against an expiry takes a [`SharedTimeSource`], so tests
+//! can cover expiry without sleeping: [`ManualTimeSource`] is set by hand, and
+//! [`TokioTimeSource`] follows tokio's clock, so `tokio::time::pause()` and `advance()` move it
+//! (and the cache's background timers with it).
+//!
+//! The default, [`SystemTimeSource`], reads the coarse real-time clock on Linux
+//! (`CLOCK_REALTIME_COARSE`, a few nanoseconds, millisecond resolution): the cached credential path
+//! reads the clock on every call, and a precise clock would cost as much as the rest of that path.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock time.
+pub trait TimeSource: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock (coarse on Linux; see the module docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemTimeSource;
+
+impl TimeSource for SystemTimeSource {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(coarse_now_ms())
+    }
+}
+
+/// Milliseconds since the unix epoch from the cheapest adequate clock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn coarse_now_ms() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    (ts.tv_sec.max(0) as u64)
+        .saturating_mul(1000)
+        .saturating_add((ts.tv_nsec.max(0) as u64) / 1_000_000)
+}
+
+/// Milliseconds since the unix epoch from the cheapest adequate clock.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn coarse_now_ms() -> u64 {
+    system_time_to_ms(SystemTime::now())
+}
+
+pub(crate) fn system_time_to_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A clock set by hand, for tests.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use vercel_oidc::time::{ManualTimeSource, TimeSource};
+///
+/// let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_000));
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_005));
+/// ```
+#[derive(Debug)]
+pub struct ManualTimeSource {
+    now: Mutex<SystemTime>,
+}
+
+impl ManualTimeSource {
+    /// A clock that reads `start` until moved.
+    pub fn new(start: SystemTime) -> Self {
+        Self {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: SystemTime) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl TimeSource for ManualTimeSource {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Wall-clock time that follows tokio's clock: `SystemTime::now()` at creation plus the tokio
+/// time elapsed since. Under `tokio::time::pause()` it only moves when tokio's clock does.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioTimeSource {
+    base: SystemTime,
+    start: tokio::time::Instant,
+}
+
+impl TokioTimeSource {
+    /// Starts at the current system time. Call it inside a runtime when the clock is paused.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::now())
+    }
+
+    /// Starts at `base`.
+    pub fn starting_at(base: SystemTime) -> Self {
+        Self {
+            base,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioTimeSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TimeSource for TokioTimeSource {
+    fn now(&self) -> SystemTime {
+        self.base + self.start.elapsed()
+    }
+}
+
+/// A cloneable, type-erased [`TimeSource`]; the default is [`SystemTimeSource`].
+#[derive(Clone, Default)]
+pub struct SharedTimeSource(Option<Arc<dyn TimeSource>>);
+
+impl SharedTimeSource {
+    /// Wraps a time source.
+    pub fn new(source: impl TimeSource + 'static) -> Self {
+        Self(Some(Arc::new(source)))
+    }
+
+    /// Wraps an already shared time source.
+    pub fn from_arc(source: Arc<dyn TimeSource>) -> Self {
+        Self(Some(source))
+    }
+
+    /// Milliseconds since the unix epoch. The system default takes the coarse clock directly.
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        match &self.0 {
+            None => coarse_now_ms(),
+            Some(source) => system_time_to_ms(source.now()),
+        }
+    }
+}
+
+impl TimeSource for SharedTimeSource {
+    fn now(&self) -> SystemTime {
+        match &self.0 {
+            None => SystemTimeSource.now(),
+            Some(source) => source.now(),
+        }
+    }
+}
+
+impl fmt::Debug for SharedTimeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("SharedTimeSource(SystemTimeSource)"),
+            Some(s) => f.debug_tuple("SharedTimeSource").field(s).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_clock_is_close_to_system_time() {
+        let precise = system_time_to_ms(SystemTime::now());
+        let coarse = coarse_now_ms();
+        assert!(precise.abs_diff(coarse) < 1_000, "{precise} vs {coarse}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_time_source_follows_paused_clock() {
+        let base = UNIX_EPOCH + Duration::from_secs(10);
+        let clock = TokioTimeSource::starting_at(base);
+        assert_eq!(clock.now(), base);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(clock.now(), base + Duration::from_secs(3));
+        let shared = SharedTimeSource::new(clock);
+        assert_eq!(shared.now_ms(), 13_000);
+    }
+}

@@ -1,0 +1,120 @@
+//! Extra trust roots (`VERCEL_OIDC_CA_FILE`) and the HTTP client the core builds.
+//!
+//! `VERCEL_OIDC_CA_FILE` names a PEM file with one or more certificates. They are **added** to the
+//! platform's roots of every HTTP client this project builds (for TLS-intercepting proxies and
+//! HTTPS test emulators); verification is never disabled.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::env::Env;
+use crate::error::Error;
+
+/// The env var naming a PEM file of extra trust roots.
+pub const CA_FILE_ENV: &str = "VERCEL_OIDC_CA_FILE";
+
+/// Extra trust roots read from a PEM file.
+#[derive(Clone, Debug)]
+pub struct ExtraRoots {
+    path: PathBuf,
+    pem: Arc<[u8]>,
+    count: usize,
+}
+
+impl ExtraRoots {
+    /// Reads and checks a PEM file: it must hold at least one certificate.
+    pub fn from_pem_file(path: impl Into<PathBuf>) -> Result<Self, Error> {
+        let path = path.into();
+        let pem = std::fs::read(&path).map_err(|e| Error::InvalidConfiguration {
+            message: format!("cannot read CA file {}", path.display()),
+            source: Some(Arc::new(e)),
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::InvalidConfiguration {
+                message: format!("CA file {} is not valid PEM", path.display()),
+                source: Some(Arc::new(e)),
+            }
+        })?;
+        if certs.is_empty() {
+            return Err(Error::config(format!(
+                "CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            path,
+            count: certs.len(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The roots named by `VERCEL_OIDC_CA_FILE` in `env`, or `None` when it is unset or empty.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, Error> {
+        env.get_non_empty(CA_FILE_ENV)
+            .map(Self::from_pem_file)
+            .transpose()
+    }
+
+    /// The file the roots came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PEM text, for TLS stacks other than the core's.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// How many certificates the file holds.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Always `false`: a file without certificates is rejected when read.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub(crate) fn reqwest_certificates(&self) -> Vec<reqwest::Certificate> {
+        // Parsed successfully in `from_pem_file`.
+        reqwest::Certificate::from_pem_bundle(&self.pem).unwrap_or_default()
+    }
+}
+
+/// Builds the core's HTTP client: rustls with the platform roots plus `roots`, timeouts set.
+pub(crate) fn http_client(roots: Option<&ExtraRoots>) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("vercel-oidc-rust/", env!("CARGO_PKG_VERSION")));
+    if let Some(roots) = roots {
+        builder = builder.tls_certs_merge(roots.reqwest_certificates());
+    }
+    builder.build().map_err(|e| Error::InvalidConfiguration {
+        message: "cannot build the HTTP client".into(),
+        source: Some(Arc::new(e)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_errors_are_typed_and_name_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.pem");
+        let err = ExtraRoots::from_pem_file(&missing).expect_err("missing");
+        assert!(err.is_invalid_configuration());
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let err = ExtraRoots::from_pem_file(&empty).expect_err("no certs");
+        assert!(err.is_invalid_configuration(), "{err}");
+
+        let env = Env::from_pairs([(CA_FILE_ENV, "")]);
+        assert!(ExtraRoots::from_env(&env).expect("ok").is_none());
+    }
+}

@@ -1,0 +1,573 @@
+//! The OIDC token (a compact JWS) and its typed, *unverified* claims.
+//!
+//! [`OidcToken::parse`] splits and decodes a token **without checking its signature**: the
+//! claims are for reading (expiry, project, environment), never for trusting. To trust a token
+//! that someone else sent you, verify it against Vercel's JWKS.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, MalformedTokenReason};
+
+/// The largest token [`OidcToken::parse`] accepts, in bytes. Vercel's tokens are about 1 KiB;
+/// the limit keeps attacker-supplied headers from costing unbounded work.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A Vercel OIDC token: the raw JWT, kept secret, plus its decoded (unverified) claims.
+///
+/// Cheap to clone (an `Arc`); the raw text is zeroized when the last clone drops. `Debug`
+/// prints `OidcToken([redacted])`; there is no `Display`.
+///
+/// ```
+/// use vercel_oidc::OidcToken;
+/// # use base64::Engine as _;
+/// # let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+/// # let jwt = format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#),
+/// #     b64(r#"{"sub":"owner:acme:project:web:environment:production","exp":4102444800}"#));
+/// let token = OidcToken::parse(jwt)?;
+/// assert_eq!(token.unverified_claims().environment(), None);
+/// assert!(!token.is_expired_within(std::time::Duration::from_secs(60)));
+/// assert_eq!(format!("{token:?}"), "OidcToken([redacted])");
+/// # Ok::<(), vercel_oidc::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct OidcToken(Arc<Inner>);
+
+struct Inner {
+    raw: SecretString,
+    claims: Claims,
+}
+
+impl fmt::Debug for OidcToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OidcToken([redacted])")
+    }
+}
+
+impl PartialEq for OidcToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.raw.expose_secret() == other.0.raw.expose_secret()
+    }
+}
+
+impl Eq for OidcToken {}
+
+impl OidcToken {
+    /// Parses a compact JWS. Surrounding whitespace is trimmed.
+    ///
+    /// The signature is **not** checked. Fails with [`Error::MalformedToken`] when the input is
+    /// empty, longer than [`MAX_TOKEN_LEN`], not three base64url parts, or when the header or
+    /// payload is not a JSON object, or a known claim has the wrong type. The error never
+    /// contains the input.
+    pub fn parse(token: impl Into<String>) -> Result<Self, Error> {
+        let mut raw: String = token.into();
+        let trimmed = raw.trim();
+        if trimmed.len() != raw.len() {
+            raw = trimmed.to_owned();
+        }
+        let secret = SecretString::from(raw);
+        let claims = decode_claims(secret.expose_secret()).map_err(Error::MalformedToken)?;
+        Ok(Self(Arc::new(Inner {
+            raw: secret,
+            claims,
+        })))
+    }
+
+    /// The raw JWT.
+    ///
+    /// # Security
+    /// This is a bearer credential: whoever holds it acts as your deployment. Do not log it,
+    /// put it in an error message or send it anywhere but to the service it is meant for.
+    pub fn expose_secret(&self) -> &str {
+        self.0.raw.expose_secret()
+    }
+
+    /// The token's claims, decoded **without verifying the signature**.
+    pub fn unverified_claims(&self) -> &Claims {
+        &self.0.claims
+    }
+
+    /// The `exp` claim as a time, or `None` when the token has none.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.0.claims.expires_at()
+    }
+
+    /// `true` when the token is expired at `SystemTime::now() + buffer`.
+    ///
+    /// A token without `exp` counts as expired: it cannot be refreshed ahead of time, and
+    /// Vercel always sets `exp`.
+    pub fn is_expired_within(&self, buffer: Duration) -> bool {
+        self.is_expired_within_at(buffer, SystemTime::now())
+    }
+
+    /// Like [`is_expired_within`](Self::is_expired_within) at a given `now`.
+    pub fn is_expired_within_at(&self, buffer: Duration, now: SystemTime) -> bool {
+        match self.expires_at() {
+            None => true,
+            Some(exp) => now.checked_add(buffer).is_none_or(|limit| exp <= limit),
+        }
+    }
+}
+
+/// The `aud` claim: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience string.
+    One(String),
+    /// A list of audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// `true` when `aud` is (one of) the audience(s).
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Self::One(a) => a == aud,
+            Self::Many(list) => list.iter().any(|a| a == aud),
+        }
+    }
+
+    /// The audiences as a slice-like iterator.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many): (Option<&String>, &[String]) = match self {
+            Self::One(a) => (Some(a), &[]),
+            Self::Many(list) => (None, list.as_slice()),
+        };
+        one.into_iter().chain(many.iter()).map(String::as_str)
+    }
+}
+
+/// The claims of a Vercel OIDC token (SPEC §2). Every claim is optional when reading, so that
+/// an unexpected token can still be inspected; a verifier checks the ones it requires.
+///
+/// Unknown claims are kept in [`Claims::extra`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Claims {
+    /// Issuer: `https://oidc.vercel.com/<team_slug>` (team mode) or `https://oidc.vercel.com`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Subject: `owner:<team_slug>:project:<project_name>:environment:<environment>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audience, by default `https://vercel.com/<team_slug>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Expiry, unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issued at, unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not before, unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Team slug.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Team id (`team_…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// Project name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Project id (`prj_…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// `production`, `preview` or `development`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The user, on development tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Custom environment id, when the deployment uses one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_environment_id: Option<String>,
+    /// Actor of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
+    /// Token id of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Every other claim, as it was.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Claims {
+    /// The `exp` claim as a time.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.exp.map(unix_to_system_time)
+    }
+
+    /// The `environment` claim parsed into an [`Environment`], if it is one of Vercel's.
+    pub fn environment(&self) -> Option<Environment> {
+        match self.environment.as_deref()? {
+            "production" => Some(Environment::Production),
+            "preview" => Some(Environment::Preview),
+            "development" => Some(Environment::Development),
+            _ => None,
+        }
+    }
+
+    /// Builds claims from a decoded JSON object, checking the types of the known claims.
+    pub fn from_json_object(mut map: Map<String, Value>) -> Result<Self, MalformedTokenReason> {
+        fn string(
+            map: &mut Map<String, Value>,
+            claim: &'static str,
+        ) -> Result<Option<String>, MalformedTokenReason> {
+            match map.remove(claim) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(MalformedTokenReason::InvalidClaim {
+                    claim,
+                    expected: "a string",
+                }),
+            }
+        }
+        fn numeric(
+            map: &mut Map<String, Value>,
+            claim: &'static str,
+        ) -> Result<Option<i64>, MalformedTokenReason> {
+            let err = MalformedTokenReason::InvalidClaim {
+                claim,
+                expected: "a number of seconds",
+            };
+            match map.remove(claim) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => {
+                    if let Some(i) = n.as_i64() {
+                        Ok(Some(i))
+                    } else if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
+                        // NumericDate may carry fractions (RFC 7519 §2); clamp to i64.
+                        Ok(Some(f.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+                    } else {
+                        Err(err)
+                    }
+                }
+                Some(_) => Err(err),
+            }
+        }
+        let aud = match map.remove("aud") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(Audience::One(s)),
+            Some(Value::Array(items)) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => list.push(s),
+                        _ => {
+                            return Err(MalformedTokenReason::InvalidClaim {
+                                claim: "aud",
+                                expected: "a string or a list of strings",
+                            });
+                        }
+                    }
+                }
+                Some(Audience::Many(list))
+            }
+            Some(_) => {
+                return Err(MalformedTokenReason::InvalidClaim {
+                    claim: "aud",
+                    expected: "a string or a list of strings",
+                });
+            }
+        };
+        Ok(Self {
+            iss: string(&mut map, "iss")?,
+            sub: string(&mut map, "sub")?,
+            aud,
+            exp: numeric(&mut map, "exp")?,
+            iat: numeric(&mut map, "iat")?,
+            nbf: numeric(&mut map, "nbf")?,
+            owner: string(&mut map, "owner")?,
+            owner_id: string(&mut map, "owner_id")?,
+            project: string(&mut map, "project")?,
+            project_id: string(&mut map, "project_id")?,
+            environment: string(&mut map, "environment")?,
+            user_id: string(&mut map, "user_id")?,
+            custom_environment_id: string(&mut map, "custom_environment_id")?,
+            act: map.remove("act").filter(|v| !v.is_null()),
+            jti: string(&mut map, "jti")?,
+            extra: map,
+        })
+    }
+}
+
+/// Vercel's deployment environments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Environment {
+    /// `production`
+    Production,
+    /// `preview`
+    Preview,
+    /// `development`
+    Development,
+}
+
+/// A JWT split into its three parts (still encoded).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JwtParts<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    #[allow(dead_code)]
+    pub(crate) signature: &'a str,
+}
+
+/// Splits a compact JWS into three parts, with the size and shape checks of [`OidcToken::parse`].
+pub(crate) fn split_jwt(token: &str) -> Result<JwtParts<'_>, MalformedTokenReason> {
+    if token.is_empty() {
+        return Err(MalformedTokenReason::Empty);
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MalformedTokenReason::TooLong { len: token.len() });
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(MalformedTokenReason::WrongPartCount {
+            parts: token.split('.').count(),
+        });
+    };
+    Ok(JwtParts {
+        header,
+        payload,
+        signature,
+    })
+}
+
+/// Decodes one base64url part into a JSON object.
+pub(crate) fn decode_json_part(
+    encoded: &str,
+    part: &'static str,
+) -> Result<Map<String, Value>, MalformedTokenReason> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|_| MalformedTokenReason::NotBase64Url { part })?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(MalformedTokenReason::NotAnObject { part }),
+        Err(_) => Err(MalformedTokenReason::NotJson { part }),
+    }
+}
+
+fn decode_claims(token: &str) -> Result<Claims, MalformedTokenReason> {
+    let parts = split_jwt(token)?;
+    // The header must be a JSON object too, or this is not a JWS at all.
+    decode_json_part(parts.header, "header")?;
+    if !parts
+        .signature
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(MalformedTokenReason::NotBase64Url { part: "signature" });
+    }
+    Claims::from_json_object(decode_json_part(parts.payload, "payload")?)
+}
+
+pub(crate) fn unix_to_system_time(secs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(UNIX_EPOCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn jwt(payload: &str) -> String {
+        format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(payload)
+        )
+    }
+
+    #[test]
+    fn parses_all_vercel_claims_and_keeps_unknown_ones() {
+        let t = OidcToken::parse(jwt(
+            r#"{"iss":"https://oidc.vercel.com/acme","sub":"owner:acme:project:web:environment:preview",
+            "aud":"https://vercel.com/acme","exp":4102444800,"iat":1700000000,"nbf":1700000000,
+            "owner":"acme","owner_id":"team_1","project":"web","project_id":"prj_1",
+            "environment":"preview","user_id":"u1","custom_environment_id":"env_1",
+            "act":{"sub":"x"},"jti":"j1","scope":"owner:acme","n":[1,2]}"#,
+        ))
+        .expect("valid");
+        let c = t.unverified_claims();
+        assert_eq!(c.iss.as_deref(), Some("https://oidc.vercel.com/acme"));
+        assert_eq!(c.aud, Some(Audience::One("https://vercel.com/acme".into())));
+        assert_eq!(c.exp, Some(4_102_444_800));
+        assert_eq!(c.environment(), Some(Environment::Preview));
+        assert_eq!(c.user_id.as_deref(), Some("u1"));
+        assert_eq!(c.custom_environment_id.as_deref(), Some("env_1"));
+        assert_eq!(c.jti.as_deref(), Some("j1"));
+        assert!(c.act.is_some());
+        assert_eq!(c.extra.get("scope"), Some(&Value::from("owner:acme")));
+        assert_eq!(c.extra.len(), 2);
+        assert_eq!(
+            t.expires_at(),
+            Some(UNIX_EPOCH + Duration::from_secs(4_102_444_800))
+        );
+    }
+
+    #[test]
+    fn audience_list() {
+        let t = OidcToken::parse(jwt(r#"{"aud":["a","b"],"exp":1}"#)).expect("valid");
+        let aud = t.unverified_claims().aud.as_ref().expect("aud");
+        assert!(aud.contains("b") && !aud.contains("c"));
+        assert_eq!(aud.iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn token_without_exp_counts_as_expired() {
+        let t = OidcToken::parse(jwt(r#"{"sub":"x"}"#)).expect("valid");
+        assert_eq!(t.expires_at(), None);
+        assert!(t.is_expired_within(Duration::ZERO));
+    }
+
+    #[test]
+    fn expiry_with_buffer() {
+        let t = OidcToken::parse(jwt(r#"{"exp":1000}"#)).expect("valid");
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        assert!(!t.is_expired_within_at(Duration::ZERO, at(999)));
+        assert!(t.is_expired_within_at(Duration::ZERO, at(1000)));
+        assert!(t.is_expired_within_at(Duration::from_secs(2), at(998)));
+        assert!(!t.is_expired_within_at(Duration::from_secs(2), at(997)));
+        assert!(t.is_expired_within_at(Duration::MAX, at(0)));
+    }
+
+    #[test]
+    fn whitespace_is_trimmed() {
+        let raw = jwt(r#"{"exp":1}"#);
+        let t = OidcToken::parse(format!("  {raw}\n")).expect("valid");
+        assert_eq!(t.expose_secret(), raw);
+    }
+
+    #[test]
+    fn malformed_inputs_give_typed_errors_without_echo() {
+        use MalformedTokenReason as R;
+        let secretish = "SECRETPART";
+        let cases: Vec<(String, R)> = vec![
+            (String::new(), R::Empty),
+            ("   ".into(), R::Empty),
+            (secretish.into(), R::WrongPartCount { parts: 1 }),
+            (format!("{secretish}.a.b.c"), R::WrongPartCount { parts: 4 }),
+            (
+                format!("{secretish}!.e30.c2ln"),
+                R::NotBase64Url { part: "header" },
+            ),
+            (
+                format!("{}.{}.c2ln", b64("{}"), b64("SECRETPART")),
+                R::NotJson { part: "payload" },
+            ),
+            (
+                format!("{}.{secretish}.c2ln", b64("{}")),
+                R::NotBase64Url { part: "payload" },
+            ),
+            (
+                format!("{}.{}.c2ln", b64("{}"), b64("[1]")),
+                R::NotAnObject { part: "payload" },
+            ),
+            (
+                format!("{}.{}.c2ln", b64("7"), b64("{}")),
+                R::NotAnObject { part: "header" },
+            ),
+            (
+                format!("{}.{}.s+g", b64("{}"), b64("{}")),
+                R::NotBase64Url { part: "signature" },
+            ),
+            (
+                jwt(r#"{"exp":"SECRETPART"}"#),
+                R::InvalidClaim {
+                    claim: "exp",
+                    expected: "a number of seconds",
+                },
+            ),
+            (
+                jwt(r#"{"sub":1}"#),
+                R::InvalidClaim {
+                    claim: "sub",
+                    expected: "a string",
+                },
+            ),
+            (
+                jwt(r#"{"aud":[1]}"#),
+                R::InvalidClaim {
+                    claim: "aud",
+                    expected: "a string or a list of strings",
+                },
+            ),
+            (
+                "a".repeat(MAX_TOKEN_LEN + 1),
+                R::TooLong {
+                    len: MAX_TOKEN_LEN + 1,
+                },
+            ),
+        ];
+        for (input, want) in cases {
+            let err = OidcToken::parse(input.clone()).expect_err("must fail");
+            match &err {
+                Error::MalformedToken(reason) => assert_eq!(reason, &want, "input {input:?}"),
+                other => panic!("unexpected {other:?}"),
+            }
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(secretish), "{shown}");
+        }
+    }
+
+    #[test]
+    fn fractional_and_huge_numeric_dates() {
+        let t = OidcToken::parse(jwt(r#"{"exp":1.5e300}"#)).expect("valid");
+        assert_eq!(t.unverified_claims().exp, Some(i64::MAX));
+        assert!(!t.is_expired_within(Duration::ZERO));
+        let t = OidcToken::parse(jwt(r#"{"exp":-5}"#)).expect("valid");
+        assert!(t.is_expired_within(Duration::ZERO));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let t = OidcToken::parse(jwt(r#"{"exp":1}"#)).expect("valid");
+        assert_eq!(format!("{t:?}"), "OidcToken([redacted])");
+        assert_eq!(format!("{:?}", Some(t)), "Some(OidcToken([redacted]))");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(s in ".*") {
+            let _ = OidcToken::parse(s);
+        }
+
+        #[test]
+        fn parser_never_panics_on_jwt_shaped_input(
+            h in "[A-Za-z0-9_=-]{0,40}", p in "[A-Za-z0-9_=-]{0,80}", sig in "[A-Za-z0-9_.+-]{0,20}"
+        ) {
+            let _ = OidcToken::parse(format!("{h}.{p}.{sig}"));
+        }
+
+        #[test]
+        fn any_json_payload_never_panics(payload in proptest::arbitrary::any::<std::collections::HashMap<String, i64>>()) {
+            let json = serde_json::to_string(&payload).expect("serialisable");
+            let _ = OidcToken::parse(jwt(&json));
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! The Vercel token chain (SPEC §3) and the `get_vercel_oidc_token*` functions.
+//!
+//! See [`VercelTokenSource`] for the order of the chain.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::context::{FreshestTokenSlot, RequestContext};
+use crate::env::Env;
+use crate::error::{Error, Lookup, TokenOrigin};
+use crate::exchange::{AudienceExchange, ExchangeRequest};
+use crate::source::{EnvTokenSource, FileTokenSource, TokenFuture, TokenSource};
+use crate::time::{SharedTimeSource, TimeSource};
+use crate::token::OidcToken;
+
+/// The env var holding the token.
+pub const ENV_TOKEN: &str = "VERCEL_OIDC_TOKEN";
+/// The env var naming a file that holds the token.
+pub const ENV_TOKEN_FILE: &str = "VERCEL_OIDC_TOKEN_FILE";
+
+/// What a refresh hook is asked for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshRequest {
+    /// Project id or name to mint for; `None` means "from `.vercel/project.json`".
+    pub project: Option<String>,
+    /// Team id or slug; `None` means "from `.vercel/project.json`".
+    pub team: Option<String>,
+    /// The refreshed token must not expire within this buffer.
+    pub expiration_buffer: Duration,
+    /// The environment the chain reads.
+    pub env: Env,
+}
+
+/// A way to get a new token when the chain has none (or only an expired one): in local
+/// development, the Vercel API with the Vercel CLI's login.
+pub trait RefreshOidcToken: Send + Sync + fmt::Debug {
+    /// Returns a fresh token for `request`.
+    fn refresh_oidc_token<'a>(&'a self, request: &'a RefreshRequest) -> TokenFuture<'a>;
+}
+
+/// Options of [`get_vercel_oidc_token_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TokenOptions {
+    /// Project for the local-dev refresh. Defaults to `.vercel/project.json`.
+    pub project: Option<String>,
+    /// Team for the local-dev refresh. Defaults to `.vercel/project.json`.
+    pub team: Option<String>,
+    /// A token expiring within this buffer counts as expired. Defaults to 0.
+    pub expiration_buffer: Duration,
+    /// When set, the token is exchanged for this audience (SPEC §7).
+    pub audience: Option<String>,
+    /// `jti` for the exchange.
+    pub jti: Option<String>,
+    /// Skip the exchange cache lookup.
+    pub skip_cache: bool,
+}
+
+impl TokenOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`TokenOptions::project`].
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Sets [`TokenOptions::team`].
+    pub fn team(mut self, team: impl Into<String>) -> Self {
+        self.team = Some(team.into());
+        self
+    }
+
+    /// Sets [`TokenOptions::expiration_buffer`].
+    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
+        self.expiration_buffer = buffer;
+        self
+    }
+
+    /// Sets [`TokenOptions::audience`].
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets [`TokenOptions::jti`].
+    pub fn jti(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
+        self
+    }
+
+    /// Sets [`TokenOptions::skip_cache`].
+    pub fn skip_cache(mut self, skip: bool) -> Self {
+        self.skip_cache = skip;
+        self
+    }
+}
+
+/// The Vercel chain as a [`TokenSource`] (SPEC §3).
+///
+/// Order, first hit wins:
+///
+/// 1. the request context's `x-vercel-oidc-token` (else `x-vercel-internal-oidc-token`) header
+///    ([`crate::RequestContext`]);
+/// 2. the file named by `VERCEL_OIDC_TOKEN_FILE`, trimmed, re-read on every call;
+/// 3. the process-wide slot of the freshest valid header token ([`crate::FreshestTokenSlot`]),
+///    for work outside any request; it never holds an expired token;
+/// 4. the env var `VERCEL_OIDC_TOKEN`;
+/// 5. when none of these has a token, or the one found is expired within the buffer: the
+///    local-dev refresh hook ([`RefreshOidcToken`]). If that is not possible, the error
+///    ([`Error::Unavailable`]) says both what the lookup found and why the refresh failed.
+///
+/// An expired header token plus a successful refresh returns the refreshed token (the npm package
+/// returns the expired header token again).
+///
+/// # Environment variables
+/// | variable | required | meaning |
+/// |---|---|---|
+/// | `VERCEL_OIDC_TOKEN_FILE` | optional | path of a file holding the token |
+/// | `VERCEL_OIDC_TOKEN` | optional | the token itself (set on Vercel during builds and by `vercel env pull`) |
+/// | `VERCEL_OIDC_ISSUER_URL` | optional | issuer base for the audience exchange |
+/// | `VERCEL_OIDC_CA_FILE` | optional | extra PEM trust roots for HTTP clients |
+#[derive(Debug, Clone)]
+pub struct VercelTokenSource {
+    env: Env,
+    request: RefreshRequest,
+    refresher: Option<Arc<dyn RefreshOidcToken>>,
+    slot: Option<Arc<FreshestTokenSlot>>,
+    clock: SharedTimeSource,
+}
+
+impl Default for VercelTokenSource {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+/// Builder for [`VercelTokenSource`].
+#[derive(Debug)]
+pub struct VercelTokenSourceBuilder {
+    env: Env,
+    project: Option<String>,
+    team: Option<String>,
+    buffer: Duration,
+    refresher: Option<Arc<dyn RefreshOidcToken>>,
+    slot: Option<Arc<FreshestTokenSlot>>,
+    clock: SharedTimeSource,
+}
+
+impl VercelTokenSourceBuilder {
+    /// Where env vars are read. Defaults to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Project for the refresh. Defaults to `.vercel/project.json`.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Team for the refresh. Defaults to `.vercel/project.json`.
+    pub fn team(mut self, team: impl Into<String>) -> Self {
+        self.team = Some(team.into());
+        self
+    }
+
+    /// A token expiring within this buffer counts as expired. Defaults to 0.
+    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
+        self.buffer = buffer;
+        self
+    }
+
+    /// The refresh hook. Defaults to none: an expired or missing token is
+    /// [`Error::Unavailable`] with [`Error::RefreshNotConfigured`] as the refresh error.
+    pub fn refresher(mut self, refresher: impl RefreshOidcToken + 'static) -> Self {
+        self.refresher = Some(Arc::new(refresher));
+        self
+    }
+
+    /// The freshest-header-token slot to consult. Defaults to [`FreshestTokenSlot::global`].
+    pub fn slot(mut self, slot: Arc<FreshestTokenSlot>) -> Self {
+        self.slot = Some(slot);
+        self
+    }
+
+    /// Do not consult any freshest-header-token slot.
+    pub fn without_slot(mut self) -> Self {
+        self.slot = None;
+        self
+    }
+
+    /// The clock expiry is checked against. Defaults to the system clock.
+    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the source.
+    pub fn build(self) -> VercelTokenSource {
+        VercelTokenSource {
+            request: RefreshRequest {
+                project: self.project,
+                team: self.team,
+                expiration_buffer: self.buffer,
+                env: self.env.clone(),
+            },
+            env: self.env,
+            refresher: self.refresher,
+            slot: self.slot,
+            clock: self.clock,
+        }
+    }
+}
+
+impl VercelTokenSource {
+    /// A builder with the defaults.
+    pub fn builder() -> VercelTokenSourceBuilder {
+        VercelTokenSourceBuilder {
+            env: Env::real(),
+            project: None,
+            team: None,
+            buffer: Duration::ZERO,
+            refresher: None,
+            slot: Some(Arc::clone(FreshestTokenSlot::global())),
+            clock: SharedTimeSource::default(),
+        }
+    }
+
+    /// The source [`get_vercel_oidc_token_with`] uses for `options`.
+    pub fn from_options(options: &TokenOptions) -> Self {
+        let mut b = Self::builder().expiration_buffer(options.expiration_buffer);
+        if let Some(p) = &options.project {
+            b = b.project(p.clone());
+        }
+        if let Some(t) = &options.team {
+            b = b.team(t.clone());
+        }
+        b.build()
+    }
+
+    /// Steps 1–4: the first token found, or `None`.
+    fn lookup(&self) -> Result<Option<(OidcToken, TokenOrigin)>, Error> {
+        if let Some(context) = RequestContext::current() {
+            match context.token() {
+                Some(Ok(token)) => return Ok(Some((token.clone(), TokenOrigin::RequestHeader))),
+                Some(Err(reason)) => {
+                    return Err(Error::InvalidTokenFrom {
+                        origin: TokenOrigin::RequestHeader,
+                        source: Box::new(Error::MalformedToken(reason.clone())),
+                    });
+                }
+                None => {}
+            }
+        }
+        if let Some(path) = self.env.get_non_empty(ENV_TOKEN_FILE) {
+            let token = FileTokenSource::new(path.clone()).read()?;
+            return Ok(Some((token, TokenOrigin::File(path.into()))));
+        }
+        if let Some(slot) = &self.slot
+            && let Some(token) = slot.get_at(self.request.expiration_buffer, self.clock.now())
+        {
+            return Ok(Some((token, TokenOrigin::ProcessSlot)));
+        }
+        match EnvTokenSource::new(ENV_TOKEN)
+            .with_env(self.env.clone())
+            .read()
+        {
+            Ok(token) => Ok(Some((token, TokenOrigin::Env(ENV_TOKEN.into())))),
+            Err(e) if e.is_not_configured() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn resolve(&self) -> Result<OidcToken, Error> {
+        let buffer = self.request.expiration_buffer;
+        let lookup = match self.lookup()? {
+            Some((token, origin)) => {
+                if !token.is_expired_within_at(buffer, self.clock.now()) {
+                    tracing::trace!(%origin, "vercel token source: token found");
+                    return Ok(token);
+                }
+                tracing::debug!(%origin, "vercel token source: token expired; refreshing");
+                Lookup::Expired(origin)
+            }
+            None => Lookup::NotFound,
+        };
+        let Some(refresher) = &self.refresher else {
+            return Err(Error::Unavailable {
+                lookup,
+                refresh: Box::new(Error::RefreshNotConfigured),
+            });
+        };
+        match refresher.refresh_oidc_token(&self.request).await {
+            Ok(token) if !token.is_expired_within_at(buffer, self.clock.now()) => Ok(token),
+            Ok(_) => Err(Error::Unavailable {
+                lookup,
+                refresh: Box::new(Error::Expired {
+                    origin: TokenOrigin::Refresh,
+                }),
+            }),
+            Err(e) => Err(Error::Unavailable {
+                lookup,
+                refresh: Box::new(e),
+            }),
+        }
+    }
+}
+
+impl TokenSource for VercelTokenSource {
+    fn token(&self) -> TokenFuture<'_> {
+        // Lazy: the request context is read when the future is polled, so a future made
+        // outside a request scope and awaited inside it sees that request's header.
+        TokenFuture::new(self.resolve())
+    }
+}
+
+fn default_exchange() -> Result<&'static AudienceExchange, Error> {
+    static EXCHANGE: OnceLock<Result<AudienceExchange, Error>> = OnceLock::new();
+    EXCHANGE
+        .get_or_init(|| AudienceExchange::builder().build())
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The current Vercel OIDC token, by the chain of [`VercelTokenSource`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), vercel_oidc::Error> {
+/// let token = vercel_oidc::get_vercel_oidc_token().await?;
+/// let claims = token.unverified_claims();
+/// tracing::info!(project = ?claims.project, "got a token");
+/// # Ok(()) }
+/// ```
+pub async fn get_vercel_oidc_token() -> Result<OidcToken, Error> {
+    get_vercel_oidc_token_with(TokenOptions::default()).await
+}
+
+/// Like [`get_vercel_oidc_token`] with options; with [`TokenOptions::audience`] set, the token is
+/// exchanged for that audience (SPEC §7) through a process-wide, cached [`AudienceExchange`].
+pub async fn get_vercel_oidc_token_with(options: TokenOptions) -> Result<OidcToken, Error> {
+    let token = VercelTokenSource::from_options(&options).token().await?;
+    match &options.audience {
+        None => Ok(token),
+        Some(audience) => {
+            let mut request = ExchangeRequest::new(audience.clone()).skip_cache(options.skip_cache);
+            if let Some(jti) = &options.jti {
+                request = request.jti(jti.clone());
+            }
+            default_exchange()?.exchange(&token, &request).await
+        }
+    }
+}
+
+/// The token from the request context's header, else `VERCEL_OIDC_TOKEN`, without the file, the
+/// slot or any refresh.
+///
+/// Kept for parity with the npm package, which deprecates its sync getter; prefer
+/// [`get_vercel_oidc_token`]. An expired token is [`Error::Expired`].
+pub fn get_vercel_oidc_token_sync() -> Result<OidcToken, Error> {
+    sync_lookup(&Env::real(), &SharedTimeSource::default())
+}
+
+fn sync_lookup(env: &Env, clock: &SharedTimeSource) -> Result<OidcToken, Error> {
+    let (token, origin) = match RequestContext::current().as_ref().and_then(|c| c.token()) {
+        Some(Ok(token)) => (token.clone(), TokenOrigin::RequestHeader),
+        Some(Err(reason)) => {
+            return Err(Error::InvalidTokenFrom {
+                origin: TokenOrigin::RequestHeader,
+                source: Box::new(Error::MalformedToken(reason.clone())),
+            });
+        }
+        None => (
+            EnvTokenSource::new(ENV_TOKEN)
+                .with_env(env.clone())
+                .read()?,
+            TokenOrigin::Env(ENV_TOKEN.into()),
+        ),
+    };
+    if token.is_expired_within_at(Duration::ZERO, clock.now()) {
+        return Err(Error::Expired { origin });
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{jwt_expiring_in, jwt_with_payload};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug)]
+    struct CountingRefresher {
+        calls: AtomicUsize,
+        result: Result<String, Error>,
+    }
+
+    impl RefreshOidcToken for CountingRefresher {
+        fn refresh_oidc_token<'a>(&'a self, _request: &'a RefreshRequest) -> TokenFuture<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            TokenFuture::ready(self.result.clone().and_then(OidcToken::parse))
+        }
+    }
+
+    fn source(env: Env) -> VercelTokenSourceBuilder {
+        VercelTokenSource::builder().env(env).without_slot()
+    }
+
+    fn header_ctx(raw: &str) -> RequestContext {
+        RequestContext::with_token(OidcToken::parse(raw).expect("valid"))
+    }
+
+    #[tokio::test]
+    async fn header_beats_file_beats_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
+        let (h, f, e) = (
+            jwt_expiring_in(100),
+            jwt_expiring_in(200),
+            jwt_expiring_in(300),
+        );
+        std::fs::write(&file, format!("{f}\n")).expect("write");
+        let file_s = file.to_str().expect("utf8");
+        let all = Env::from_pairs([(ENV_TOKEN_FILE, file_s), (ENV_TOKEN, e.as_str())]);
+        let s = source(all.clone()).build();
+
+        let got = header_ctx(&h).scope(s.token()).await.expect("ok");
+        assert_eq!(got.expose_secret(), h);
+        assert_eq!(s.token().await.expect("ok").expose_secret(), f);
+        let s = source(Env::from_pairs([(ENV_TOKEN, e.as_str())])).build();
+        assert_eq!(s.token().await.expect("ok").expose_secret(), e);
+    }
+
+    #[tokio::test]
+    async fn slot_is_after_file_and_before_env_and_never_expired() {
+        let slot = Arc::new(FreshestTokenSlot::new());
+        let (fresh, e) = (jwt_expiring_in(600), jwt_expiring_in(300));
+        let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
+        let s = source(env.clone()).slot(slot.clone()).build();
+        assert_eq!(s.token().await.expect("ok").expose_secret(), e);
+        slot.offer(
+            &OidcToken::parse(fresh.clone()).expect("valid"),
+            std::time::SystemTime::now(),
+        );
+        assert_eq!(s.token().await.expect("ok").expose_secret(), fresh);
+        // A buffer longer than the slot token's remaining life skips it (and the env token).
+        let s = source(env)
+            .slot(slot)
+            .expiration_buffer(Duration::from_secs(650))
+            .build();
+        let err = s
+            .token()
+            .await
+            .expect_err("env token expires within the buffer");
+        assert!(matches!(
+            err,
+            Error::Unavailable {
+                lookup: Lookup::Expired(TokenOrigin::Env(_)),
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn file_errors_name_the_path_and_stop_the_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("missing-token");
+        let env = Env::from_pairs([
+            (ENV_TOKEN_FILE, file.to_str().expect("utf8")),
+            (ENV_TOKEN, jwt_expiring_in(300).as_str()),
+        ]);
+        let err = source(env.clone())
+            .build()
+            .token()
+            .await
+            .expect_err("missing");
+        assert!(matches!(&err, Error::TokenFileMissing { path } if *path == file));
+        assert!(err.to_string().contains("missing-token"));
+        std::fs::write(&file, "").expect("write");
+        let err = source(env).build().token().await.expect_err("empty");
+        assert!(matches!(&err, Error::TokenFileEmpty { path } if *path == file));
+    }
+
+    #[tokio::test]
+    async fn missing_token_without_refresh_says_both_why() {
+        let err = source(Env::from_pairs::<&str, &str>([]))
+            .build()
+            .token()
+            .await
+            .expect_err("none");
+        match &err {
+            Error::Unavailable {
+                lookup: Lookup::NotFound,
+                refresh,
+            } => {
+                assert!(matches!(**refresh, Error::RefreshNotConfigured));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("VERCEL_OIDC_TOKEN") && text.contains("refresh"),
+            "{text}"
+        );
+        let source = std::error::Error::source(&err).expect("source").to_string();
+        assert!(source.contains("not configured"), "{source}");
+    }
+
+    #[tokio::test]
+    async fn token_without_exp_is_refreshed() {
+        let refresher = CountingRefresher {
+            calls: AtomicUsize::new(0),
+            result: Ok(jwt_expiring_in(3600)),
+        };
+        let env = Env::from_pairs([(ENV_TOKEN, jwt_with_payload(r#"{"sub":"x"}"#))]);
+        let s = source(env).refresher(refresher).build();
+        let got = s.token().await.expect("refreshed");
+        assert!(got.expires_at().is_some());
+    }
+
+    #[tokio::test]
+    async fn expired_header_token_plus_successful_refresh_returns_refreshed() {
+        let refreshed = jwt_expiring_in(3600);
+        let refresher = CountingRefresher {
+            calls: AtomicUsize::new(0),
+            result: Ok(refreshed.clone()),
+        };
+        let s = source(Env::from_pairs::<&str, &str>([]))
+            .refresher(refresher)
+            .build();
+        let got = header_ctx(&jwt_expiring_in(-10))
+            .scope(s.token())
+            .await
+            .expect("ok");
+        assert_eq!(got.expose_secret(), refreshed);
+    }
+
+    #[tokio::test]
+    async fn failed_refresh_keeps_both_reasons() {
+        let refresher = CountingRefresher {
+            calls: AtomicUsize::new(0),
+            result: Err(Error::other("mint failed", None)),
+        };
+        let env = Env::from_pairs([(ENV_TOKEN, jwt_expiring_in(30))]);
+        let s = source(env)
+            .expiration_buffer(Duration::from_secs(60))
+            .refresher(refresher)
+            .build();
+        let err = s.token().await.expect_err("fails");
+        match &err {
+            Error::Unavailable {
+                lookup: Lookup::Expired(TokenOrigin::Env(v)),
+                refresh,
+            } => {
+                assert_eq!(v, ENV_TOKEN);
+                assert!(refresh.to_string().contains("mint failed"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refresher_returning_expired_token_is_an_error() {
+        let refresher = CountingRefresher {
+            calls: AtomicUsize::new(0),
+            result: Ok(jwt_expiring_in(-1)),
+        };
+        let err = source(Env::from_pairs::<&str, &str>([]))
+            .refresher(refresher)
+            .build()
+            .token()
+            .await
+            .expect_err("expired");
+        assert!(
+            matches!(err, Error::Unavailable { refresh, .. } if matches!(*refresh, Error::Expired { .. }))
+        );
+    }
+
+    #[test]
+    fn malformed_header_is_a_typed_error() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(crate::OIDC_TOKEN_HEADER, "a.b".parse().expect("value"));
+        let s = source(Env::from_pairs::<&str, &str>([])).build();
+        let err = RequestContext::from_headers(&headers)
+            .sync_scope(|| futures_util::FutureExt::now_or_never(s.token()).expect("ready"));
+        assert!(matches!(
+            err,
+            Err(Error::InvalidTokenFrom {
+                origin: TokenOrigin::RequestHeader,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn sync_reads_header_then_env_only() {
+        let clock = SharedTimeSource::default();
+        let (h, e) = (jwt_expiring_in(100), jwt_expiring_in(200));
+        let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
+        assert_eq!(sync_lookup(&env, &clock).expect("ok").expose_secret(), e);
+        let got = header_ctx(&h)
+            .sync_scope(|| sync_lookup(&env, &clock))
+            .expect("ok");
+        assert_eq!(got.expose_secret(), h);
+        let expired = Env::from_pairs([(ENV_TOKEN, jwt_expiring_in(-5))]);
+        assert!(matches!(
+            sync_lookup(&expired, &clock),
+            Err(Error::Expired { .. })
+        ));
+        let none = Env::from_pairs::<&str, &str>([]);
+        assert!(
+            sync_lookup(&none, &clock)
+                .expect_err("none")
+                .is_not_configured()
+        );
+    }
+}

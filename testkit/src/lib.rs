@@ -1,0 +1,70 @@
+//! Local emulators of Vercel's OIDC services on `127.0.0.1`, for tests: ours and yours.
+//!
+//! [`Issuer`] is a running emulator of Vercel's OIDC issuer on an ephemeral loopback port. It
+//!
+//! - mints Vercel-shaped tokens with chosen claims and lifetimes ([`Issuer::token`],
+//!   [`TokenBuilder`]), including malformed and malicious ones (`alg: none`, HS256 keyed with
+//!   the RSA public key, an unknown signing key, a lying header);
+//! - serves its discovery document and key set in team form (`{base_url}/{team}/.well-known/…`,
+//!   the issuer `https://oidc.vercel.com/<team>`) and global form (`{base_url}/.well-known/…`);
+//! - answers the audience exchange `POST {issuer}/~token` (SPEC §7), verifying the subject token;
+//! - rotates and retires signing keys ([`Issuer::rotate_key`], [`Issuer::retire_old_keys`]);
+//! - counts requests per [`Endpoint`] and injects [`Fault`]s: status codes, delays, dropped
+//!   connections, garbage and truncated bodies, always or for the next N requests ([`Faults`]).
+//!
+//! The emulators share no code with the `vercel-oidc` crate: they build, sign and check JWTs
+//! themselves (serde_json, base64url, aws-lc-rs), so a misreading of the protocol in the client
+//! cannot cancel itself out in the emulator.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use vercel_oidc_testkit::{Endpoint, Fault, Issuer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let issuer = Issuer::builder().team_slug("acme").start().await?;
+//!
+//! // A token as a Vercel function would see it, for a custom audience, valid for 10 minutes.
+//! let token = issuer
+//!     .token()
+//!     .audience("sts.amazonaws.com")
+//!     .lifetime(Duration::from_secs(600))
+//!     .sign();
+//! assert_eq!(token.split('.').count(), 3);
+//!
+//! // Point the code under test at the issuer; its key set is at
+//! // `{team_issuer}/.well-known/jwks`.
+//! assert_eq!(issuer.team_issuer(), format!("{}/acme", issuer.base_url()));
+//!
+//! // The next JWKS fetch fails with 503, the one after succeeds.
+//! issuer.faults().next(Endpoint::Jwks, 1, Fault::Status(503));
+//! assert_eq!(issuer.requests(Endpoint::Jwks), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Keys
+//!
+//! Keys are RSA 2048, generated once per process and pooled: an issuer borrows keys from the
+//! pool and returns them when it (and every request it is serving) is gone, so a test binary
+//! generates only as many keys as issuers are alive at once. Two issuers alive at the same time
+//! never share a key. Key ids are `{kid_prefix}-{n}`.
+//!
+//! # Security
+//!
+//! This crate is for tests only. Its private keys live unprotected in process memory and are
+//! reused across issuers, its server is plain HTTP, and it is built to hand out tokens that must
+//! be rejected. Never point production code at it or trust a token it minted outside a test.
+
+mod faults;
+mod issuer;
+mod jwt;
+mod keys;
+mod server;
+mod token;
+
+pub use faults::{Endpoint, Fault, Faults};
+pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
+pub use token::TokenBuilder;

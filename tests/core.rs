@@ -1,0 +1,8 @@
+//! Integration tests of the core crate, in one test binary (links once; see STYLE.md).
+
+#[path = "core/deps.rs"]
+mod deps;
+#[path = "core/exchange.rs"]
+mod exchange;
+#[path = "core/layer.rs"]
+mod layer;
