@@ -62,11 +62,13 @@ mod env;
 mod error;
 mod exchange;
 mod headers;
+pub mod local_dev;
 mod source;
 pub mod time;
 mod tls;
 mod token;
 mod vercel;
+pub mod verify;
 
 pub use context::{
     FreshestTokenSlot, INTERNAL_OIDC_TOKEN_HEADER, OIDC_TOKEN_HEADER, RequestContext,

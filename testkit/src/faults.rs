@@ -36,6 +36,17 @@ pub enum Endpoint {
     Jwks,
     /// The audience exchange, `POST /~token` (global and team form).
     Exchange,
+    /// The Vercel API's mint endpoint, `POST /v1/projects/{project}/token`.
+    VercelMint,
+    /// The Vercel OAuth discovery document, `GET /.well-known/openid-configuration` of the API
+    /// emulator.
+    OAuthDiscovery,
+    /// The Vercel OAuth token endpoint (refresh-token grant).
+    OAuthToken,
+    /// STS `AssumeRoleWithWebIdentity`.
+    Sts,
+    /// Entra's `/{tenant}/oauth2/v2.0/token`.
+    Entra,
 }
 
 impl fmt::Display for Endpoint {
@@ -44,6 +55,11 @@ impl fmt::Display for Endpoint {
             Self::Discovery => "discovery",
             Self::Jwks => "jwks",
             Self::Exchange => "exchange",
+            Self::VercelMint => "vercel-mint",
+            Self::OAuthDiscovery => "oauth-discovery",
+            Self::OAuthToken => "oauth-token",
+            Self::Sts => "sts",
+            Self::Entra => "entra",
         })
     }
 }

@@ -65,6 +65,10 @@ mod keys;
 mod server;
 mod token;
 
+pub mod entra;
+pub mod sts;
+pub mod vercel_api;
+
 pub use faults::{Endpoint, Fault, Faults};
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use token::TokenBuilder;

@@ -1,0 +1,1 @@
+//! Work in progress (issue for the aws provider).

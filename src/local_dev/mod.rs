@@ -1,0 +1,1 @@
+//! Local-dev token refresh (work in progress).

@@ -1,0 +1,1 @@
+//! Verification of incoming Vercel OIDC tokens (work in progress).
