@@ -61,6 +61,9 @@ mod context;
 mod env;
 mod error;
 mod exchange;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 pub mod local_dev;
 mod source;
