@@ -219,3 +219,27 @@ pub(crate) fn parse_token_field(value: Option<&Value>) -> Option<OidcToken> {
         .and_then(Value::as_str)
         .and_then(|s| OidcToken::parse(s).ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_tokens_debug_is_redacted() {
+        let tokens = OAuthTokens {
+            access_token: SecretString::from("access-secret"),
+            expires_in: Duration::from_secs(5),
+            refresh_token: Some(SecretString::from("refresh-secret")),
+        };
+        assert_eq!(
+            format!("{tokens:?}"),
+            r#"OAuthTokens { access_token: "[redacted]", expires_in: 5s, refresh_token: Some("[redacted]") }"#
+        );
+    }
+
+    #[test]
+    fn ids_are_percent_encoded_as_path_and_query_components() {
+        let encoded: String = utf8_percent_encode("a b/c?d&e=f~g.h_i-j", COMPONENT).collect();
+        assert_eq!(encoded, "a%20b%2Fc%3Fd%26e%3Df~g.h_i-j");
+    }
+}
