@@ -623,7 +623,7 @@ async fn hanging_cli_is_killed_at_the_timeout() {
     // A unique argument lets us find the process if it survived.
     let marker = format!("30.{}", std::process::id());
     f.fake_vercel(&format!("exec sleep {marker}"));
-    let bin = f.path("bin").display().to_string();
+    let bin = format!("{}:/usr/bin:/bin", f.path("bin").display());
     let env = f.env_with(&[("PATH", &bin), ("VERCEL_TOKEN_STORAGE", "keyring")]);
     let refresher = LocalDevRefresher::builder()
         .start_dir(f.path("project"))
