@@ -119,7 +119,10 @@ pub(crate) fn merge_write(path: &Path, tokens: &OAuthTokens, now: SystemTime) ->
     }
     let text =
         SecretString::from(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default());
-    write_atomic(path, text.expose_secret().as_bytes(), "update")
+    // A symlinked auth.json (dotfile managers) stays a symlink: the rename targets the real
+    // file, in the real file's directory.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    write_atomic(&target, text.expose_secret().as_bytes(), "update")
 }
 
 /// Whether the CLI keeps its login in the system keyring (or uses DPoP), so that the token must
@@ -192,6 +195,19 @@ mod tests {
             Some("rt2")
         );
         assert!(format!("{auth:?}").contains("[redacted]"));
+
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.json");
+            std::os::unix::fs::symlink(&path, &link).expect("symlink");
+            merge_write(&link, &tokens(None), now).expect("merge via link");
+            assert!(
+                std::fs::symlink_metadata(&link)
+                    .expect("meta")
+                    .file_type()
+                    .is_symlink()
+            );
+        }
         assert!(!format!("{auth:?}").contains("rt2"));
     }
 
