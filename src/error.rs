@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Boxed, shareable source error. `Arc` keeps [`Error`] `Clone`, so one failed load can be
 /// handed to every caller that shared it.
@@ -192,8 +193,8 @@ pub enum Error {
 
     /// Local-dev refresh is not configured for this source.
     #[error(
-        "local-dev token refresh is not configured (install a refresh hook with \
-         VercelTokenSource::builder().refresher(..))"
+        "local-dev token refresh is not configured for this source (it was built with \
+         VercelTokenSourceBuilder::without_refresh)"
     )]
     RefreshNotConfigured,
 
@@ -223,6 +224,17 @@ pub enum Error {
         /// What is wrong; names the setting, never a secret.
         message: String,
         /// The underlying error, when there is one.
+        #[source]
+        source: Option<Source>,
+    },
+
+    /// The local-dev refresh (SPEC §5: `.vercel/project.json`, the Vercel CLI's login, the mint
+    /// call) failed. See [`LocalDevErrorKind`] for each case.
+    #[error("local-dev token refresh failed: {kind}")]
+    LocalDev {
+        /// What went wrong.
+        kind: LocalDevErrorKind,
+        /// The underlying I/O or transport error, when there is one.
         #[source]
         source: Option<Source>,
     },
@@ -260,6 +272,236 @@ impl fmt::Display for ExchangeErrorKind {
     }
 }
 
+/// Which HTTP call of the local-dev refresh failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshStep {
+    /// `GET {oauth}/.well-known/openid-configuration`.
+    OAuthDiscovery,
+    /// The refresh-token grant at the discovered `token_endpoint`.
+    OAuthToken,
+    /// `POST {api}/v1/projects/<project>/token`.
+    Mint,
+}
+
+impl fmt::Display for RefreshStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::OAuthDiscovery => "the Vercel OAuth discovery document",
+            Self::OAuthToken => "the Vercel OAuth token endpoint",
+            Self::Mint => "the Vercel API token endpoint",
+        })
+    }
+}
+
+/// How an HTTP call of the local-dev refresh failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpFailure {
+    /// The request could not be sent or the response not read (connection, timeout).
+    Transport,
+    /// A non-success status. `error` is the OAuth `error` code when the body had one that is a
+    /// plain code (`invalid_grant`); no other part of the body is kept.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth error code, if any.
+        error: Option<String>,
+    },
+    /// A success status with a body that is not the expected JSON.
+    InvalidResponse,
+}
+
+/// What went wrong in the local-dev refresh ([`Error::LocalDev`]).
+///
+/// Messages name paths, settings and IDs, never a token or a response body; where the fix is a
+/// Vercel CLI command (`vercel link`, `vercel login`), the message says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LocalDevErrorKind {
+    /// No directory from `start` up to the root holds `.vercel`.
+    NotLinked {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// `.vercel` exists but `.vercel/project.json` does not.
+    ProjectFileMissing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// `.vercel/project.json` is not a JSON object (or not readable).
+    ProjectFileInvalid {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither the options nor `.vercel/project.json` give a project id.
+    NoProjectId {
+        /// The `project.json` read, if any.
+        path: Option<PathBuf>,
+    },
+    /// A project or team id does not match `^[A-Za-z0-9][A-Za-z0-9._-]*$`; nothing was run or
+    /// requested with it.
+    InvalidId {
+        /// `"project"` or `"team"`.
+        what: &'static str,
+        /// The rejected value (an id, not a secret).
+        value: String,
+    },
+    /// No home directory (`HOME`, or `USERPROFILE` on Windows) and no override.
+    NoHomeDir,
+    /// The Vercel CLI is not logged in: no `auth.json`, or one without `token` and
+    /// `refreshToken`.
+    NotLoggedIn {
+        /// The `auth.json` looked at.
+        path: PathBuf,
+    },
+    /// `auth.json` is not a JSON object. It is left as it is.
+    AuthFileInvalid {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CLI token is expired and `auth.json` has no refresh token.
+    NoRefreshToken {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `VERCEL_TOKEN_STORAGE` or `config.json`'s `credStorage` has an unknown value.
+    InvalidCredStorage {
+        /// Which setting.
+        setting: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// An HTTP call failed.
+    Http {
+        /// Which call.
+        step: RefreshStep,
+        /// How.
+        failure: HttpFailure,
+    },
+    /// Keyring/DPoP mode needs the `vercel` executable, and it is not on `PATH`.
+    CliNotFound,
+    /// `vercel project token` could not be started or exited unsuccessfully.
+    CliFailed {
+        /// Its exit code, when it exited with one.
+        code: Option<i32>,
+    },
+    /// `vercel project token` did not finish in time and was killed.
+    CliTimedOut {
+        /// The timeout.
+        after: Duration,
+    },
+    /// `vercel project token` did not print JSON with a string `token`.
+    CliInvalidOutput,
+    /// A file or directory could not be read, written or created.
+    Io {
+        /// What was being done, e.g. `"write the token cache"`.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Another process held the refresh lock for too long.
+    LockTimedOut {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        after: Duration,
+    },
+}
+
+impl fmt::Display for LocalDevErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const LINK: &str = "run `vercel link` to link this directory to a Vercel project";
+        const LOGIN: &str = "run `vercel login`";
+        match self {
+            Self::NotLinked { start } => write!(
+                f,
+                "no `.vercel` directory in {} or any parent directory; {LINK}",
+                start.display()
+            ),
+            Self::ProjectFileMissing { path } => {
+                write!(f, "{} does not exist; {LINK}", path.display())
+            }
+            Self::ProjectFileInvalid { path } => write!(
+                f,
+                "{} is not a readable JSON object; {LINK}",
+                path.display()
+            ),
+            Self::NoProjectId { path: Some(path) } => write!(
+                f,
+                "{} has no string `projectId` and no project was given; {LINK}",
+                path.display()
+            ),
+            Self::NoProjectId { path: None } => write!(f, "no project was given; {LINK}"),
+            Self::InvalidId { what, value } => {
+                write!(f, "{value:?} is not a valid {what} id or name; {LINK}")
+            }
+            Self::NoHomeDir => f.write_str("cannot find the home directory (HOME is not set)"),
+            Self::NotLoggedIn { path } => write!(
+                f,
+                "the Vercel CLI is not logged in ({} has no token); {LOGIN}",
+                path.display()
+            ),
+            Self::AuthFileInvalid { path } => {
+                write!(f, "{} is not a JSON object; {LOGIN}", path.display())
+            }
+            Self::NoRefreshToken { path } => write!(
+                f,
+                "the Vercel CLI token in {} is expired and there is no refresh token; {LOGIN}",
+                path.display()
+            ),
+            Self::InvalidCredStorage { setting, value } => write!(
+                f,
+                "{setting} is {value:?}; expected \"auto\", \"file\" or \"keyring\""
+            ),
+            Self::Http { step, failure } => match failure {
+                HttpFailure::Transport => write!(f, "the request to {step} failed"),
+                HttpFailure::InvalidResponse => {
+                    write!(f, "the response of {step} is not the expected JSON")
+                }
+                HttpFailure::Status { status, error } => {
+                    write!(f, "{step} answered HTTP {status}")?;
+                    if let Some(error) = error {
+                        write!(f, " ({error})")?;
+                    }
+                    let login = matches!(
+                        (step, *status, error.as_deref()),
+                        (RefreshStep::Mint, 401 | 403, _)
+                            | (RefreshStep::OAuthToken, _, Some("invalid_grant"))
+                    );
+                    if login {
+                        write!(f, "; {LOGIN}")?;
+                    }
+                    Ok(())
+                }
+            },
+            Self::CliNotFound => f.write_str(
+                "the Vercel CLI login is in the system keyring and the `vercel` executable is \
+                 not on PATH; install the Vercel CLI",
+            ),
+            Self::CliFailed { code: Some(code) } => {
+                write!(f, "`vercel project token` exited with status {code}")
+            }
+            Self::CliFailed { code: None } => {
+                f.write_str("`vercel project token` could not be run or was killed")
+            }
+            Self::CliTimedOut { after } => write!(
+                f,
+                "`vercel project token` did not finish within {after:?} and was killed"
+            ),
+            Self::CliInvalidOutput => {
+                f.write_str("`vercel project token` did not print JSON with a string `token`")
+            }
+            Self::Io { action, path } => write!(f, "could not {action} {}", path.display()),
+            Self::LockTimedOut { path, after } => write!(
+                f,
+                "another process held the refresh lock {} for more than {after:?}",
+                path.display()
+            ),
+        }
+    }
+}
+
 impl Error {
     /// `true` when the source simply has no token (a chain moves on).
     ///
@@ -268,6 +510,11 @@ impl Error {
     pub fn is_not_configured(&self) -> bool {
         match self {
             Self::NotConfigured { .. } => true,
+            // Not in a linked project: local-dev refresh does not apply here.
+            Self::LocalDev {
+                kind: LocalDevErrorKind::NotLinked { .. },
+                ..
+            } => true,
             Self::Unavailable {
                 lookup: Lookup::NotFound,
                 refresh,
@@ -286,6 +533,17 @@ impl Error {
             },
             Self::Unavailable { refresh, .. } => refresh.is_transient(),
             Self::TokenFileUnreadable { .. } => true,
+            Self::LocalDev { kind, .. } => match kind {
+                LocalDevErrorKind::Http { failure, .. } => match failure {
+                    HttpFailure::Transport => true,
+                    HttpFailure::Status { status, .. } => *status == 429 || *status >= 500,
+                    HttpFailure::InvalidResponse => false,
+                },
+                LocalDevErrorKind::CliTimedOut { .. } | LocalDevErrorKind::LockTimedOut { .. } => {
+                    true
+                }
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -299,6 +557,30 @@ impl Error {
         Self::InvalidConfiguration {
             message: message.into(),
             source: None,
+        }
+    }
+
+    pub(crate) fn local_dev(kind: LocalDevErrorKind) -> Self {
+        Self::LocalDev { kind, source: None }
+    }
+
+    pub(crate) fn local_dev_with(
+        kind: LocalDevErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::LocalDev {
+            kind,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The [`LocalDevErrorKind`] of an [`Error::LocalDev`], also when it is the refresh cause
+    /// of an [`Error::Unavailable`].
+    pub fn local_dev_kind(&self) -> Option<&LocalDevErrorKind> {
+        match self {
+            Self::LocalDev { kind, .. } => Some(kind),
+            Self::Unavailable { refresh, .. } => refresh.local_dev_kind(),
+            _ => None,
         }
     }
 

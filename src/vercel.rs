@@ -33,6 +33,37 @@ pub struct RefreshRequest {
     pub env: Env,
 }
 
+impl RefreshRequest {
+    /// A request reading `env`, with the project and team from `.vercel/project.json` and no
+    /// buffer.
+    pub fn new(env: Env) -> Self {
+        Self {
+            project: None,
+            team: None,
+            expiration_buffer: Duration::ZERO,
+            env,
+        }
+    }
+
+    /// Sets [`RefreshRequest::project`].
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Sets [`RefreshRequest::team`].
+    pub fn team(mut self, team: impl Into<String>) -> Self {
+        self.team = Some(team.into());
+        self
+    }
+
+    /// Sets [`RefreshRequest::expiration_buffer`].
+    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
+        self.expiration_buffer = buffer;
+        self
+    }
+}
+
 /// A way to get a new token when the chain has none (or only an expired one): in local
 /// development, the Vercel API with the Vercel CLI's login.
 pub trait RefreshOidcToken: Send + Sync + fmt::Debug {
@@ -112,8 +143,11 @@ impl TokenOptions {
 ///    for work outside any request; it never holds an expired token;
 /// 4. the env var `VERCEL_OIDC_TOKEN`;
 /// 5. when none of these has a token, or the one found is expired within the buffer: the
-///    local-dev refresh hook ([`RefreshOidcToken`]). If that is not possible, the error
-///    ([`Error::Unavailable`]) says both what the lookup found and why the refresh failed.
+///    refresh hook ([`RefreshOidcToken`]), by default the local-dev refresh
+///    ([`crate::local_dev::LocalDevRefresher`]: `.vercel/project.json`, the Vercel CLI's login,
+///    the Vercel API). If that is not possible, the error ([`Error::Unavailable`]) says both
+///    what the lookup found and why the refresh failed. Outside a linked project that error
+///    is [`Error::is_not_configured`], so a chain moves on.
 ///
 /// An expired header token plus a successful refresh returns the refreshed token (the npm package
 /// returns the expired header token again).
@@ -147,9 +181,16 @@ pub struct VercelTokenSourceBuilder {
     project: Option<String>,
     team: Option<String>,
     buffer: Duration,
-    refresher: Option<Arc<dyn RefreshOidcToken>>,
+    refresher: Refresher,
     slot: Option<Arc<FreshestTokenSlot>>,
     clock: SharedTimeSource,
+}
+
+#[derive(Debug)]
+enum Refresher {
+    LocalDev,
+    Custom(Arc<dyn RefreshOidcToken>),
+    Disabled,
 }
 
 impl VercelTokenSourceBuilder {
@@ -177,10 +218,18 @@ impl VercelTokenSourceBuilder {
         self
     }
 
-    /// The refresh hook. Defaults to none: an expired or missing token is
-    /// [`Error::Unavailable`] with [`Error::RefreshNotConfigured`] as the refresh error.
+    /// The refresh hook. Defaults to the local-dev refresh,
+    /// [`crate::local_dev::LocalDevRefresher`] with this builder's clock and its defaults
+    /// (the current directory, the [`Env`]'s `HOME`, `VERCEL_OIDC_API_URL`, …).
     pub fn refresher(mut self, refresher: impl RefreshOidcToken + 'static) -> Self {
-        self.refresher = Some(Arc::new(refresher));
+        self.refresher = Refresher::Custom(Arc::new(refresher));
+        self
+    }
+
+    /// No refresh at all: an expired or missing token is [`Error::Unavailable`] with
+    /// [`Error::RefreshNotConfigured`] as the refresh error.
+    pub fn without_refresh(mut self) -> Self {
+        self.refresher = Refresher::Disabled;
         self
     }
 
@@ -212,7 +261,13 @@ impl VercelTokenSourceBuilder {
                 env: self.env.clone(),
             },
             env: self.env,
-            refresher: self.refresher,
+            refresher: match self.refresher {
+                Refresher::LocalDev => Some(Arc::new(
+                    crate::local_dev::LocalDevRefresher::with_clock(self.clock.clone()),
+                )),
+                Refresher::Custom(refresher) => Some(refresher),
+                Refresher::Disabled => None,
+            },
             slot: self.slot,
             clock: self.clock,
         }
@@ -227,7 +282,7 @@ impl VercelTokenSource {
             project: None,
             team: None,
             buffer: Duration::ZERO,
-            refresher: None,
+            refresher: Refresher::LocalDev,
             slot: Some(Arc::clone(FreshestTokenSlot::global())),
             clock: SharedTimeSource::default(),
         }
@@ -331,6 +386,12 @@ fn default_exchange() -> Result<&'static AudienceExchange, Error> {
 
 /// The current Vercel OIDC token, by the chain of [`VercelTokenSource`].
 ///
+/// This is `VercelTokenSource::builder().build().token()`: the source with the process
+/// environment ([`Env::real`]), the global freshest-token slot, the system clock and the
+/// local-dev refresh ([`crate::local_dev`]) starting from the current directory. Concurrent
+/// calls that need a refresh share one (per project, process-wide). To control any of these
+/// (tests, a custom home or project directory), build a [`VercelTokenSource`].
+///
 /// ```no_run
 /// # async fn f() -> Result<(), vercel_oidc::Error> {
 /// let token = vercel_oidc::get_vercel_oidc_token().await?;
@@ -409,7 +470,10 @@ mod tests {
     }
 
     fn source(env: Env) -> VercelTokenSourceBuilder {
-        VercelTokenSource::builder().env(env).without_slot()
+        VercelTokenSource::builder()
+            .env(env)
+            .without_slot()
+            .without_refresh()
     }
 
     fn header_ctx(raw: &str) -> RequestContext {

@@ -1,1 +1,567 @@
-//! Local-dev token refresh (work in progress).
+//! Local-development token refresh (SPEC §5): a new `VERCEL_OIDC_TOKEN` from the Vercel API with
+//! the Vercel CLI's login, as `@vercel/oidc` does it, made safe.
+//!
+//! After `vercel link` and `vercel env pull`, `.env.local` holds a token that expires after 12
+//! hours. [`LocalDevRefresher`] is the default refresh hook of [`crate::VercelTokenSource`] (and so
+//! of [`crate::get_vercel_oidc_token`]); when the chain finds no token, or only an expired one, it:
+//!
+//! 1. finds the project: `.vercel/project.json` in the start directory or the nearest parent
+//!    (`projectId`, `orgId`), with the `project` / `team` options overriding or filling in;
+//! 2. returns the cached token `<data dir>/com.vercel.token/<projectId>.json` while it is not
+//!    expired within the buffer;
+//! 3. otherwise, holding an advisory lock (`com.vercel.token/.refresh.lock`) so that two
+//!    processes never refresh at once, and sharing one refresh among the tasks of this process:
+//!    - keyring / DPoP login (`VERCEL_TOKEN_STORAGE` or `config.json` `credStorage` is
+//!      `keyring`, or `__VERCEL_FF_DPOP=1`): runs `vercel project token <projectId>
+//!      --format=json [--scope <team>]`, with a timeout;
+//!    - otherwise reads the CLI token from `auth.json`, renews it with the refresh token
+//!      through Vercel's OAuth token endpoint when it is expired, and mints a token with
+//!      `POST {api}/v1/projects/<projectId>/token?source=vercel-oidc-refresh[&teamId=<team>]`;
+//! 4. writes the cache.
+//!
+//! # What is safer than the npm package
+//! - `auth.json` is never emptied, truncated or deleted. It is written only after a successful
+//!   OAuth response, by merging into the file as it is then (every field kept; the old
+//!   `refreshToken` kept when the response has none), atomically.
+//! - Every file is written atomically (temporary file in the same directory, flushed, renamed)
+//!   with mode `0600`; directories we create are `0700`.
+//! - One refresh at a time: in-process single flight per project, plus the file lock across
+//!   processes, re-checking the cache once the lock is held.
+//! - The CLI call has a timeout and its process is killed when it expires; project and team ids
+//!   are checked against `^[A-Za-z0-9][A-Za-z0-9._-]*$` before they become a file name, a URL
+//!   segment (percent-encoded as well) or a command argument.
+//! - Each failure is its own [`LocalDevErrorKind`], with a `vercel link` / `vercel login` hint
+//!   where that is the fix; no error or log line contains a token.
+//!
+//! # Environment variables
+//! All are read through the [`Env`] of the request, never by mutating the process environment.
+//!
+//! | variable | required | meaning |
+//! |---|---|---|
+//! | `HOME` (`USERPROFILE` on Windows) | yes, unless [`LocalDevRefresherBuilder::home_dir`] | home directory |
+//! | `XDG_DATA_HOME` | optional | data directory (token cache, CLI login) |
+//! | `APPDATA`, `LOCALAPPDATA` | optional (Windows) | CLI login, token cache |
+//! | `PATH` | keyring mode | where `vercel` is found, unless [`LocalDevRefresherBuilder::vercel_executable`] |
+//! | `VERCEL_TOKEN_STORAGE` | optional | `file`, `keyring` or `auto` (overrides `config.json`) |
+//! | `__VERCEL_FF_DPOP` | optional | `1`: the CLI uses DPoP, ask it for the token |
+//! | `VERCEL_OIDC_API_URL` | optional | API base (default `https://api.vercel.com`) |
+//! | `VERCEL_OIDC_OAUTH_URL` | optional | OAuth base, of the discovery document (default `https://vercel.com`) |
+//! | `VERCEL_OIDC_CA_FILE` | optional | extra PEM trust roots |
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vercel_oidc::local_dev::LocalDevRefresher;
+//! use vercel_oidc::{TokenSource, VercelTokenSource};
+//!
+//! # async fn f() -> Result<(), vercel_oidc::Error> {
+//! let refresher = LocalDevRefresher::builder()
+//!     .start_dir("/home/me/my-app")
+//!     .cli_timeout(Duration::from_secs(10))
+//!     .build()?;
+//! let source = VercelTokenSource::builder()
+//!     .project("prj_123")
+//!     .refresher(refresher)
+//!     .build();
+//! let token = source.token().await?;
+//! # let _ = token; Ok(()) }
+//! ```
+
+mod auth;
+mod cli;
+mod files;
+mod http;
+mod paths;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use crate::error::{HttpFailure, LocalDevErrorKind, RefreshStep};
+pub use http::VERCEL_CLI_CLIENT_ID;
+
+use crate::env::Env;
+use crate::error::Error;
+use crate::source::TokenFuture;
+use crate::time::{SharedTimeSource, TimeSource};
+use crate::tls::ExtraRoots;
+use crate::token::OidcToken;
+use crate::vercel::{RefreshOidcToken, RefreshRequest};
+use files::{FileLock, JsonFile};
+use paths::ProjectIds;
+
+/// The env var that overrides the Vercel API base URL.
+pub const API_URL_ENV: &str = "VERCEL_OIDC_API_URL";
+/// The default Vercel API base URL.
+pub const DEFAULT_API_URL: &str = "https://api.vercel.com";
+/// The env var that overrides the Vercel OAuth base URL (of the discovery document).
+pub const OAUTH_URL_ENV: &str = "VERCEL_OIDC_OAUTH_URL";
+/// The default Vercel OAuth base URL.
+pub const DEFAULT_OAUTH_URL: &str = "https://vercel.com";
+/// How long `vercel project token` may run by default.
+pub const DEFAULT_CLI_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait by default for another process's refresh.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The local-dev refresh hook (see the [module docs](self)). Cheap to clone; clones share the
+/// HTTP client and the discovered OAuth endpoint.
+#[derive(Clone)]
+pub struct LocalDevRefresher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api_url: Option<String>,
+    oauth_url: Option<String>,
+    start_dir: Option<PathBuf>,
+    home_dir: Option<PathBuf>,
+    vercel: Option<PathBuf>,
+    cli_timeout: Duration,
+    lock_timeout: Duration,
+    clock: SharedTimeSource,
+    roots: Option<ExtraRoots>,
+    client: OnceLock<Result<reqwest::Client, Error>>,
+    /// (OAuth base, discovered token endpoint).
+    token_endpoint: Mutex<Option<(String, String)>>,
+}
+
+impl fmt::Debug for LocalDevRefresher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("LocalDevRefresher")
+            .field("api_url", &i.api_url)
+            .field("oauth_url", &i.oauth_url)
+            .field("start_dir", &i.start_dir)
+            .field("home_dir", &i.home_dir)
+            .field("vercel", &i.vercel)
+            .field("cli_timeout", &i.cli_timeout)
+            .field("lock_timeout", &i.lock_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LocalDevRefresher {
+    fn default() -> Self {
+        Self::with_clock(SharedTimeSource::default())
+    }
+}
+
+/// Builder for [`LocalDevRefresher`].
+#[derive(Debug, Default)]
+pub struct LocalDevRefresherBuilder {
+    api_url: Option<String>,
+    oauth_url: Option<String>,
+    start_dir: Option<PathBuf>,
+    home_dir: Option<PathBuf>,
+    vercel: Option<PathBuf>,
+    cli_timeout: Option<Duration>,
+    lock_timeout: Option<Duration>,
+    clock: SharedTimeSource,
+    roots: Option<ExtraRoots>,
+}
+
+impl LocalDevRefresherBuilder {
+    /// The Vercel API base URL. Defaults to `VERCEL_OIDC_API_URL`, else `https://api.vercel.com`.
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = Some(url.into());
+        self
+    }
+
+    /// The Vercel OAuth base URL (`{url}/.well-known/openid-configuration` is fetched).
+    /// Defaults to `VERCEL_OIDC_OAUTH_URL`, else `https://vercel.com`.
+    pub fn oauth_url(mut self, url: impl Into<String>) -> Self {
+        self.oauth_url = Some(url.into());
+        self
+    }
+
+    /// Where the search for `.vercel` starts. Defaults to the process's current directory.
+    pub fn start_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.start_dir = Some(dir.into());
+        self
+    }
+
+    /// The home directory. Defaults to `HOME` (`USERPROFILE` on Windows) from the [`Env`].
+    pub fn home_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.home_dir = Some(dir.into());
+        self
+    }
+
+    /// The `vercel` executable for keyring/DPoP mode. Defaults to the first `vercel` on the
+    /// [`Env`]'s `PATH`.
+    pub fn vercel_executable(mut self, path: impl Into<PathBuf>) -> Self {
+        self.vercel = Some(path.into());
+        self
+    }
+
+    /// How long `vercel project token` may run before it is killed. Defaults to
+    /// [`DEFAULT_CLI_TIMEOUT`] (30 s).
+    pub fn cli_timeout(mut self, timeout: Duration) -> Self {
+        self.cli_timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait for another process's refresh (the file lock). Defaults to
+    /// [`DEFAULT_LOCK_TIMEOUT`] (90 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// The clock token expiry and `expiresAt` are checked against. Defaults to the system clock.
+    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Extra trust roots. Defaults to `VERCEL_OIDC_CA_FILE` of the first request's [`Env`].
+    pub fn extra_roots(mut self, roots: ExtraRoots) -> Self {
+        self.roots = Some(roots);
+        self
+    }
+
+    /// Builds the refresher. Fails when an explicit URL is not an http(s) URL. Nothing is read
+    /// and no HTTP client is built until the first refresh.
+    pub fn build(self) -> Result<LocalDevRefresher, Error> {
+        for (name, url) in [("api_url", &self.api_url), ("oauth_url", &self.oauth_url)] {
+            if let Some(url) = url {
+                check_base_url(name, url)?;
+            }
+        }
+        Ok(self.build_unchecked())
+    }
+
+    fn build_unchecked(self) -> LocalDevRefresher {
+        LocalDevRefresher {
+            inner: Arc::new(Inner {
+                api_url: self.api_url.map(|u| u.trim_end_matches('/').to_owned()),
+                oauth_url: self.oauth_url.map(|u| u.trim_end_matches('/').to_owned()),
+                start_dir: self.start_dir,
+                home_dir: self.home_dir,
+                vercel: self.vercel,
+                cli_timeout: self.cli_timeout.unwrap_or(DEFAULT_CLI_TIMEOUT),
+                lock_timeout: self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
+                clock: self.clock,
+                roots: self.roots,
+                client: OnceLock::new(),
+                token_endpoint: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+fn check_base_url(name: &str, url: &str) -> Result<(), Error> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        Ok(_) => Err(Error::config(format!("{name} {url:?} must be http(s)"))),
+        Err(e) => Err(Error::InvalidConfiguration {
+            message: format!("{name} {url:?} is not a valid URL"),
+            source: Some(Arc::new(e)),
+        }),
+    }
+}
+
+/// Everything one refresh needs, resolved before the single flight starts.
+#[derive(Debug, Clone)]
+struct Plan {
+    env: Env,
+    start: PathBuf,
+    ids: ProjectIds,
+    home: PathBuf,
+    token_dir: PathBuf,
+    cache_path: PathBuf,
+    buffer: Duration,
+}
+
+impl LocalDevRefresher {
+    /// A builder.
+    pub fn builder() -> LocalDevRefresherBuilder {
+        LocalDevRefresherBuilder::default()
+    }
+
+    /// The default refresher with a given clock (what [`crate::VercelTokenSource`] installs).
+    pub(crate) fn with_clock(clock: SharedTimeSource) -> Self {
+        Self::builder().time_source(clock).build_unchecked()
+    }
+
+    /// A fresh token for `request` (see the [module docs](self)).
+    pub async fn refresh(&self, request: &RefreshRequest) -> Result<OidcToken, Error> {
+        let plan = self.inner.plan(request)?;
+        let now = self.inner.clock.now();
+        if let Some(token) = read_cache(&plan.cache_path, now, plan.buffer) {
+            tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: cached token");
+            return Ok(token);
+        }
+        let key = format!(
+            "{}\0{}\0{}",
+            plan.cache_path.display(),
+            plan.ids.team_id.as_deref().unwrap_or_default(),
+            self.inner.api_base(&plan.env)
+        );
+        let inner = Arc::clone(&self.inner);
+        single_flight(key, move || inner.refresh_locked(plan).boxed()).await
+    }
+}
+
+impl RefreshOidcToken for LocalDevRefresher {
+    fn refresh_oidc_token<'a>(&'a self, request: &'a RefreshRequest) -> TokenFuture<'a> {
+        TokenFuture::new(self.refresh(request))
+    }
+}
+
+impl Inner {
+    fn plan(&self, request: &RefreshRequest) -> Result<Plan, Error> {
+        let env = request.env.clone();
+        let start = match &self.start_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|e| {
+                Error::local_dev_with(
+                    LocalDevErrorKind::Io {
+                        action: "read the current directory",
+                        path: PathBuf::from("."),
+                    },
+                    e,
+                )
+            })?,
+        };
+        let ids =
+            paths::resolve_project(&start, request.project.as_deref(), request.team.as_deref())?;
+        paths::check_ids(&ids)?;
+        let home = paths::home_dir(&env, self.home_dir.as_deref())?;
+        let token_dir = paths::data_dir(&env, &home).join("com.vercel.token");
+        let cache_path = token_dir.join(format!("{}.json", ids.project_id));
+        Ok(Plan {
+            env,
+            start,
+            ids,
+            home,
+            token_dir,
+            cache_path,
+            buffer: request.expiration_buffer,
+        })
+    }
+
+    fn api_base(&self, env: &Env) -> String {
+        self.api_url.clone().unwrap_or_else(|| {
+            env.get_non_empty(API_URL_ENV).map_or_else(
+                || DEFAULT_API_URL.to_owned(),
+                |u| u.trim_end_matches('/').to_owned(),
+            )
+        })
+    }
+
+    fn oauth_base(&self, env: &Env) -> String {
+        self.oauth_url.clone().unwrap_or_else(|| {
+            env.get_non_empty(OAUTH_URL_ENV).map_or_else(
+                || DEFAULT_OAUTH_URL.to_owned(),
+                |u| u.trim_end_matches('/').to_owned(),
+            )
+        })
+    }
+
+    fn client(&self, env: &Env) -> Result<reqwest::Client, Error> {
+        self.client
+            .get_or_init(|| {
+                let roots = match &self.roots {
+                    Some(roots) => Some(roots.clone()),
+                    None => ExtraRoots::from_env(env)?,
+                };
+                crate::tls::http_client(roots.as_ref())
+            })
+            .clone()
+    }
+
+    /// Steps 3 and 4 of the module docs, under the lock.
+    async fn refresh_locked(self: Arc<Self>, plan: Plan) -> Result<OidcToken, Error> {
+        files::ensure_private_dir(&plan.token_dir, true)?;
+        let _lock =
+            FileLock::acquire(plan.token_dir.join(".refresh.lock"), self.lock_timeout).await?;
+        if let Some(token) = read_cache(&plan.cache_path, self.clock.now(), plan.buffer) {
+            tracing::debug!("local-dev refresh: another process refreshed the token");
+            return Ok(token);
+        }
+        let cli_dir = paths::cli_dir(&plan.env, &plan.home);
+        let token = if auth::uses_cli_command(&plan.env, &cli_dir)? {
+            let exe = cli::find_vercel(&plan.env, self.vercel.as_deref())?;
+            cli::project_token(&exe, &plan.env, &plan.start, &plan.ids, self.cli_timeout).await?
+        } else {
+            let client = self.client(&plan.env)?;
+            let cli_token = self.cli_token(&client, &plan, &cli_dir).await?;
+            tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: minting a token");
+            http::mint(
+                &client,
+                &self.api_base(&plan.env),
+                &cli_token,
+                &plan.ids.project_id,
+                plan.ids.team_id.as_deref(),
+            )
+            .await?
+        };
+        write_cache(&plan.cache_path, &token)?;
+        tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: token cached");
+        Ok(token)
+    }
+
+    /// The CLI token from `auth.json`, renewed through OAuth when it is expired.
+    async fn cli_token(
+        &self,
+        client: &reqwest::Client,
+        plan: &Plan,
+        cli_dir: &Path,
+    ) -> Result<SecretString, Error> {
+        let now = self.clock.now();
+        let auth = auth::read_auth(cli_dir)?;
+        if let Some(token) = auth.valid_token(now, plan.buffer) {
+            return Ok(token.clone());
+        }
+        let Some(refresh_token) = &auth.refresh_token else {
+            return Err(Error::local_dev(LocalDevErrorKind::NoRefreshToken {
+                path: auth.path,
+            }));
+        };
+        tracing::debug!("local-dev refresh: renewing the Vercel CLI token");
+        let endpoint = self
+            .token_endpoint(client, &self.oauth_base(&plan.env))
+            .await?;
+        let tokens = http::refresh_grant(client, &endpoint, refresh_token).await?;
+        auth::merge_write(&auth.path, &tokens, self.clock.now())?;
+        Ok(tokens.access_token)
+    }
+
+    async fn token_endpoint(
+        &self,
+        client: &reqwest::Client,
+        oauth_base: &str,
+    ) -> Result<String, Error> {
+        if let Some((base, endpoint)) = &*self.lock_endpoint()
+            && base == oauth_base
+        {
+            return Ok(endpoint.clone());
+        }
+        let endpoint = http::discover_token_endpoint(client, oauth_base).await?;
+        *self.lock_endpoint() = Some((oauth_base.to_owned(), endpoint.clone()));
+        Ok(endpoint)
+    }
+
+    fn lock_endpoint(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        self.token_endpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The cached token, if the file holds one that is not expired within `buffer`. A missing,
+/// unreadable or malformed cache is simply no cache.
+fn read_cache(path: &Path, now: SystemTime, buffer: Duration) -> Option<OidcToken> {
+    let map = match files::read_json_object(path) {
+        JsonFile::Object(map) => map,
+        JsonFile::Missing => return None,
+        JsonFile::Invalid(_) => {
+            tracing::debug!(path = %path.display(), "local-dev refresh: ignoring a broken cache");
+            return None;
+        }
+    };
+    http::parse_token_field(map.get("token")).filter(|t| !t.is_expired_within_at(buffer, now))
+}
+
+fn write_cache(path: &Path, token: &OidcToken) -> Result<(), Error> {
+    let text =
+        SecretString::from(serde_json::json!({ "token": token.expose_secret() }).to_string());
+    files::write_atomic(
+        path,
+        text.expose_secret().as_bytes(),
+        "write the token cache",
+    )
+}
+
+type Flight = Shared<BoxFuture<'static, Result<OidcToken, Error>>>;
+
+/// Runs `start()`'s future once per `key` at a time: callers that arrive while it runs await
+/// the same result. The entry is removed when the future completes.
+async fn single_flight(
+    key: String,
+    start: impl FnOnce() -> BoxFuture<'static, Result<OidcToken, Error>>,
+) -> Result<OidcToken, Error> {
+    static FLIGHTS: OnceLock<Mutex<HashMap<String, (u64, Flight)>>> = OnceLock::new();
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let flights = FLIGHTS.get_or_init(Default::default);
+    let lock = || flights.lock().unwrap_or_else(PoisonError::into_inner);
+    let flight = {
+        let mut map = lock();
+        match map.get(&key) {
+            Some((_, flight)) => flight.clone(),
+            None => {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                let inner = start();
+                let done_key = key.clone();
+                let flight = async move {
+                    let result = inner.await;
+                    let mut map = flights.lock().unwrap_or_else(PoisonError::into_inner);
+                    if map.get(&done_key).is_some_and(|(i, _)| *i == id) {
+                        map.remove(&done_key);
+                    }
+                    result
+                }
+                .boxed()
+                .shared();
+                map.insert(key, (id, flight.clone()));
+                flight
+            }
+        }
+    };
+    flight.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn single_flight_shares_one_run() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let token = OidcToken::parse(crate::test_util::jwt_expiring_in(60)).expect("valid");
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let wait = wait.shared();
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (runs, token, wait) = (runs.clone(), token.clone(), wait.clone());
+            tasks.push(tokio::spawn(single_flight("k".into(), move || {
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    let _ = wait.await;
+                    Ok(token)
+                }
+                .boxed()
+            })));
+        }
+        tokio::task::yield_now().await;
+        let _ = release.send(());
+        for task in tasks {
+            task.await.expect("join").expect("token");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn builder_rejects_bad_urls() {
+        let err = LocalDevRefresher::builder()
+            .api_url("ftp://x")
+            .build()
+            .expect_err("scheme");
+        assert!(err.is_invalid_configuration());
+        assert!(
+            LocalDevRefresher::builder()
+                .oauth_url("not a url")
+                .build()
+                .is_err()
+        );
+    }
+}

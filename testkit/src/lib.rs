@@ -72,3 +72,4 @@ pub mod vercel_api;
 pub use faults::{Endpoint, Fault, Faults};
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use token::TokenBuilder;
+pub use vercel_api::{VercelApi, VercelApiBuilder};

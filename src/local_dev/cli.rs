@@ -1,0 +1,136 @@
+//! Keyring / DPoP mode: `vercel project token <project> --format=json [--scope <team>]`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncReadExt as _;
+
+use super::http::parse_token_field;
+use super::paths::ProjectIds;
+use crate::env::Env;
+use crate::error::{Error, LocalDevErrorKind};
+use crate::token::OidcToken;
+
+/// Largest stdout read from the CLI.
+const MAX_STDOUT: u64 = 64 * 1024;
+
+/// Variables passed to the CLI from the [`Env`] (with [`Env::real`] they are the inherited
+/// ones anyway; with a fixed `Env` they are what the CLI needs to find its login).
+const PASSED_ENV: &[&str] = &[
+    "HOME",
+    "USERPROFILE",
+    "PATH",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "VERCEL_TOKEN_STORAGE",
+    "__VERCEL_FF_DPOP",
+];
+
+/// The `vercel` executable: the override, else the first match on the `Env`'s `PATH`.
+pub(crate) fn find_vercel(env: &Env, explicit: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let not_found = || Error::local_dev(LocalDevErrorKind::CliNotFound);
+    let path = env.get_non_empty("PATH").ok_or_else(not_found)?;
+    let names: &[&str] = if cfg!(windows) {
+        &["vercel.cmd", "vercel.exe", "vercel"]
+    } else {
+        &["vercel"]
+    };
+    std::env::split_paths(&OsString::from(path))
+        .filter(|dir| dir.is_absolute())
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(not_found)
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
+/// Runs the CLI (IDs already checked) and reads `token` from its JSON stdout. A CLI that does
+/// not finish within `timeout` is killed and reaped.
+pub(crate) async fn project_token(
+    exe: &Path,
+    env: &Env,
+    cwd: &Path,
+    ids: &ProjectIds,
+    timeout: Duration,
+) -> Result<OidcToken, Error> {
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .args(["project", "token", &ids.project_id, "--format=json"])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        // The CLI's messages go nowhere: they are not ours to log and may name secrets.
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(team) = &ids.team_id {
+        command.args(["--scope", team]);
+    }
+    for name in PASSED_ENV {
+        if let Some(value) = env.get(name) {
+            command.env(name, value);
+        }
+    }
+    tracing::debug!(project = %ids.project_id, "local-dev refresh: running `vercel project token`");
+    let mut child = command
+        .spawn()
+        .map_err(|e| Error::local_dev_with(LocalDevErrorKind::CliFailed { code: None }, e))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err(Error::local_dev(LocalDevErrorKind::CliFailed {
+            code: None,
+        }));
+    };
+    let run = async {
+        let mut out = Vec::new();
+        stdout.take(MAX_STDOUT).read_to_end(&mut out).await?;
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out))
+    };
+    let outcome = tokio::time::timeout(timeout, run).await;
+    let (status, out) = match outcome {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            let _ = child.kill().await;
+            return Err(Error::local_dev_with(
+                LocalDevErrorKind::CliFailed { code: None },
+                e,
+            ));
+        }
+        Err(_) => {
+            // kill() also waits, so no zombie is left behind.
+            let _ = child.kill().await;
+            return Err(Error::local_dev(LocalDevErrorKind::CliTimedOut {
+                after: timeout,
+            }));
+        }
+    };
+    if !status.success() {
+        return Err(Error::local_dev(LocalDevErrorKind::CliFailed {
+            code: status.code(),
+        }));
+    }
+    let json = serde_json::from_slice::<Value>(&out).ok();
+    parse_token_field(json.as_ref().and_then(|v| v.get("token")))
+        .ok_or_else(|| Error::local_dev(LocalDevErrorKind::CliInvalidOutput))
+}

@@ -1,0 +1,214 @@
+//! File handling of the local-dev refresh: JSON reads that tolerate a BOM, atomic private
+//! writes, private directories and the cross-process refresh lock.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, LocalDevErrorKind};
+
+/// How a JSON object file read went.
+#[derive(Debug)]
+pub(crate) enum JsonFile {
+    Missing,
+    /// Present but not a JSON object (or not readable).
+    Invalid(Option<io::Error>),
+    Object(Map<String, Value>),
+}
+
+/// Reads `path` as a JSON object. A leading UTF-8 BOM (as Windows editors write) is skipped.
+pub(crate) fn read_json_object(path: &Path) -> JsonFile {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return JsonFile::Missing,
+        Err(e) => return JsonFile::Invalid(Some(e)),
+    };
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    // serde_json's error can echo the input: it is not kept.
+    match serde_json::from_slice::<Value>(text) {
+        Ok(Value::Object(map)) => JsonFile::Object(map),
+        _ => JsonFile::Invalid(None),
+    }
+}
+
+/// Creates `dir` (and missing parents) with mode `0700`. An existing directory that we own
+/// (`private = true`) is narrowed to `0700` too.
+pub(crate) fn ensure_private_dir(dir: &Path, narrow_existing: bool) -> Result<(), Error> {
+    let io_err = |e: io::Error| {
+        Error::local_dev_with(
+            LocalDevErrorKind::Io {
+                action: "create the directory",
+                path: dir.to_path_buf(),
+            },
+            e,
+        )
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err)?;
+    #[cfg(unix)]
+    if narrow_existing {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir).map_err(io_err)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(io_err)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = narrow_existing;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory (created
+/// `0600`), flushed to disk, then renamed over `path`. A reader sees the old content or the new,
+/// never a mix, and a crash at any point leaves `path` as it was (at worst a stray temporary
+/// file `.{name}.XXXXXX` remains).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], action: &'static str) -> Result<(), Error> {
+    let io_err = |e: io::Error| {
+        Error::local_dev_with(
+            LocalDevErrorKind::Io {
+                action,
+                path: path.to_path_buf(),
+            },
+            e,
+        )
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // tempfile creates the file with mode 0600 on unix.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dir)
+        .map_err(io_err)?;
+    tmp.write_all(bytes).map_err(io_err)?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    #[cfg(unix)]
+    if let Ok(dir) = File::open(dir) {
+        // Makes the rename durable; failure only weakens durability, not atomicity.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// An exclusive advisory lock on a file, released on drop (closing the file releases it, also
+/// when the process dies).
+#[derive(Debug)]
+pub(crate) struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Waits up to `timeout` (polling, so the task stays cancellable and a paused tokio clock
+    /// works) for the exclusive lock on `path`, creating the file (`0600`) if needed.
+    pub(crate) async fn acquire(path: PathBuf, timeout: Duration) -> Result<Self, Error> {
+        let io_err = |path: &Path, e: io::Error| {
+            Error::local_dev_with(
+                LocalDevErrorKind::Io {
+                    action: "lock",
+                    path: path.to_path_buf(),
+                },
+                e,
+            )
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|e| io_err(&path, e))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Fully qualified: std's inherent `File::try_lock` (Rust 1.89) would shadow it.
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(fs4::TryLockError::WouldBlock) => {}
+                Err(fs4::TryLockError::Error(e)) => return Err(io_err(&path, e)),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::local_dev(LocalDevErrorKind::LockTimedOut {
+                    path,
+                    after: timeout,
+                }));
+            }
+            tracing::trace!(path = %path.display(), "local-dev refresh: waiting for the lock");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bom_is_tolerated_and_garbage_is_invalid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.json");
+        std::fs::write(&path, b"\xEF\xBB\xBF{\"a\":1}").expect("write");
+        assert!(matches!(read_json_object(&path), JsonFile::Object(m) if m["a"] == 1));
+        std::fs::write(&path, b"[1]").expect("write");
+        assert!(matches!(read_json_object(&path), JsonFile::Invalid(_)));
+        assert!(matches!(
+            read_json_object(&dir.path().join("none")),
+            JsonFile::Missing
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_is_private_and_replaces() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("x/y");
+        ensure_private_dir(&sub, true).expect("mkdir");
+        let mode = std::fs::metadata(&sub).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let path = sub.join("f.json");
+        std::fs::write(&path, "old").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_atomic(&path, b"new", "write").expect("atomic");
+        assert_eq!(std::fs::read(&path).expect("read"), b"new");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(&sub).expect("ls").count(),
+            1,
+            "no temp left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lock_is_exclusive_and_times_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.lock");
+        let held = FileLock::acquire(path.clone(), Duration::from_secs(1))
+            .await
+            .expect("first");
+        let err = FileLock::acquire(path.clone(), Duration::from_secs(1))
+            .await
+            .expect_err("held");
+        assert!(matches!(
+            err.local_dev_kind(),
+            Some(LocalDevErrorKind::LockTimedOut { .. })
+        ));
+        drop(held);
+        FileLock::acquire(path, Duration::from_secs(1))
+            .await
+            .expect("released");
+    }
+}
