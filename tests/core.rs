@@ -6,3 +6,5 @@ mod deps;
 mod exchange;
 #[path = "core/layer.rs"]
 mod layer;
+#[path = "core/verify.rs"]
+mod verify;
