@@ -8,3 +8,5 @@ mod exchange;
 mod layer;
 #[path = "core/verify.rs"]
 mod verify;
+#[path = "core/own_api.rs"]
+mod own_api;
