@@ -166,9 +166,10 @@ mod tests {
 
     #[tokio::test]
     async fn source_errors_pass_through() {
-        let auth = BearerAuth::new(crate::source::EnvTokenSource::new("NOPE").with_env(
-            crate::env::Env::from_pairs::<&str, &str>([]),
-        ));
+        let auth = BearerAuth::new(
+            crate::source::EnvTokenSource::new("NOPE")
+                .with_env(crate::env::Env::from_pairs::<&str, &str>([])),
+        );
         let err = auth.header_value().await.expect_err("no token");
         assert!(err.is_not_configured(), "{err}");
     }

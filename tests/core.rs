@@ -6,7 +6,7 @@ mod deps;
 mod exchange;
 #[path = "core/layer.rs"]
 mod layer;
-#[path = "core/verify.rs"]
-mod verify;
 #[path = "core/own_api.rs"]
 mod own_api;
+#[path = "core/verify.rs"]
+mod verify;

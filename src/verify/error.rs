@@ -188,9 +188,7 @@ impl fmt::Display for JwksErrorKind {
 pub enum VerifierConfigError {
     /// A constraint was never decided. Every constrained claim needs a value, a list, or an
     /// explicit [`super::Constraint::Any`]: there is no implicit "any".
-    #[error(
-        "no decision for `{claim}`: set it to a value, a list, or Constraint::Any explicitly"
-    )]
+    #[error("no decision for `{claim}`: set it to a value, a list, or Constraint::Any explicitly")]
     Undecided {
         /// The claim without a decision.
         claim: ConstrainedClaim,

@@ -216,10 +216,11 @@ impl Jwks {
         let Some(set) = set else {
             return KeyLookup::Fetch;
         };
-        let stale = now >= self
-            .fetched_ms
-            .load(Ordering::Acquire)
-            .saturating_add(self.max_age_ms);
+        let stale = now
+            >= self
+                .fetched_ms
+                .load(Ordering::Acquire)
+                .saturating_add(self.max_age_ms);
         if stale && self.cooldown_passed(now, self.cooldown_ms) {
             tracing::debug!(url = %self.url, "verifier: key set is due; refreshing in the background");
             drop(self.fetch(now));

@@ -34,8 +34,16 @@
 //!
 //! ```no_run
 //! # #[cfg(any())] {
+//! // axum is not a dependency of this crate, so this block is not compiled here; see the
+//! // `own_api_server` example for the complete program.
+//! use axum::Extension;
+//! use vercel_oidc::verify::VerifiedClaims;
+//!
+//! async fn whoami(Extension(claims): Extension<VerifiedClaims>) -> String {
+//!     claims.project.clone().unwrap_or_default()
+//! }
 //! let app = axum::Router::new()
-//!     .route("/", axum::routing::get(|claims: Extension<VerifiedClaims>| async move { … }))
+//!     .route("/whoami", axum::routing::get(whoami))
 //!     .layer(verifier.layer());
 //! # }
 //! ```
@@ -648,7 +656,9 @@ impl Verifier {
         }
         let now = i128::from(now_ms);
         let ms = |secs: i64| i128::from(secs) * 1000;
-        let exp = claims.exp.ok_or(VerifyError::MissingClaim { claim: "exp" })?;
+        let exp = claims
+            .exp
+            .ok_or(VerifyError::MissingClaim { claim: "exp" })?;
         if now >= ms(exp) + i.leeway_ms {
             return Err(VerifyError::Expired);
         }
@@ -714,7 +724,9 @@ impl Deref for KidBuf {
     fn deref(&self) -> &str {
         match self {
             // Copied from a `str` on a char boundary (the whole string).
-            Self::Inline { buf, len } => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(""),
+            Self::Inline { buf, len } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or("")
+            }
             Self::Heap(s) => s,
         }
     }
@@ -782,7 +794,10 @@ mod tests {
             .build()
             .expect("decided");
         assert_eq!(v.issuer(), "https://oidc.vercel.com/acme");
-        assert_eq!(v.jwks_url(), "https://oidc.vercel.com/acme/.well-known/jwks");
+        assert_eq!(
+            v.jwks_url(),
+            "https://oidc.vercel.com/acme/.well-known/jwks"
+        );
     }
 
     fn decided(b: VerifierBuilder) -> VerifierBuilder {
@@ -798,14 +813,24 @@ mod tests {
             .build()
             .expect("global");
         assert_eq!(global.issuer(), "https://oidc.vercel.com");
-        assert_eq!(global.jwks_url(), "https://oidc.vercel.com/.well-known/jwks");
+        assert_eq!(
+            global.jwks_url(),
+            "https://oidc.vercel.com/.well-known/jwks"
+        );
 
         let from_env = decided(builder())
-            .env(Env::from_pairs([(ISSUER_URL_ENV, "http://127.0.0.1:8080/")]))
+            .env(Env::from_pairs([(
+                ISSUER_URL_ENV,
+                "http://127.0.0.1:8080/",
+            )]))
             .build()
             .expect("loopback http");
         assert_eq!(from_env.issuer(), "http://127.0.0.1:8080/acme");
-        for ok in ["http://localhost:3000", "http://[::1]:1", "https://issuer.example"] {
+        for ok in [
+            "http://localhost:3000",
+            "http://[::1]:1",
+            "https://issuer.example",
+        ] {
             decided(builder()).issuer_base_url(ok).build().expect(ok);
         }
         for bad in [
@@ -830,14 +855,20 @@ mod tests {
             let err = decided(Verifier::builder(ExpectedIssuer::team(slug), "aud"))
                 .build()
                 .expect_err(slug);
-            assert!(matches!(err, VerifierConfigError::InvalidTeamSlug), "{slug}");
+            assert!(
+                matches!(err, VerifierConfigError::InvalidTeamSlug),
+                "{slug}"
+            );
         }
         let err = decided(Verifier::builder(ExpectedIssuer::global(), ""))
             .build()
             .expect_err("empty aud");
         assert!(matches!(err, VerifierConfigError::EmptyAudience));
         for (b, setting) in [
-            (decided(builder()).leeway(Duration::from_secs(601)), "leeway"),
+            (
+                decided(builder()).leeway(Duration::from_secs(601)),
+                "leeway",
+            ),
             (decided(builder()).max_token_len(0), "max_token_len"),
             (
                 decided(builder()).max_token_len(crate::MAX_TOKEN_LEN + 1),
@@ -891,7 +922,10 @@ mod tests {
         let check = |c: Claims| v.check_claims(&c, now);
         // Expiry: within the 60 s leeway passes, beyond fails.
         check(with("exp", 999_941.into())).expect("within leeway");
-        assert!(matches!(check(with("exp", 999_940.into())), Err(VerifyError::Expired)));
+        assert!(matches!(
+            check(with("exp", 999_940.into())),
+            Err(VerifyError::Expired)
+        ));
         check(with("nbf", 1_000_060.into())).expect("within leeway");
         assert!(matches!(
             check(with("nbf", 1_000_061.into())),
@@ -916,7 +950,10 @@ mod tests {
             "https://OIDC.vercel.com/acme",
         ] {
             assert!(
-                matches!(check(with("iss", iss.into())), Err(VerifyError::IssuerMismatch)),
+                matches!(
+                    check(with("iss", iss.into())),
+                    Err(VerifyError::IssuerMismatch)
+                ),
                 "{iss}"
             );
         }

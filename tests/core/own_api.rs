@@ -75,14 +75,20 @@ async fn layer_puts_verified_claims_in_extensions_or_answers_401() {
     // No token: a bare challenge. A bad one: invalid_token, without saying why.
     let cases = [
         (None, "Bearer"),
-        (Some("Basic dXNlcjpwYXNz".to_owned()), "Bearer error=\"invalid_token\""),
+        (
+            Some("Basic dXNlcjpwYXNz".to_owned()),
+            "Bearer error=\"invalid_token\"",
+        ),
         (Some("Bearer".to_owned()), "Bearer error=\"invalid_token\""),
         (
             Some(format!("Bearer {}", issuer.token().sign_alg_none())),
             "Bearer error=\"invalid_token\"",
         ),
         (
-            Some(format!("Bearer {}", issuer.token().audience("other").sign())),
+            Some(format!(
+                "Bearer {}",
+                issuer.token().audience("other").sign()
+            )),
             "Bearer error=\"invalid_token\"",
         ),
         (
@@ -96,19 +102,29 @@ async fn layer_puts_verified_claims_in_extensions_or_answers_401() {
             .oneshot(request(authorization.as_deref()))
             .await
             .expect("infallible");
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{authorization:?}"
+        );
         assert_eq!(response.headers()[WWW_AUTHENTICATE], challenge);
         assert!(response.body().is_empty());
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "rejected requests never reach the service");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "rejected requests never reach the service"
+    );
 }
 
 #[tokio::test]
 async fn cold_rejection_after_the_key_fetch_is_a_401() {
     let issuer = Issuer::start().await.expect("issuer");
-    let svc = verifier(&issuer, &issuer.default_audience()).layer().layer(service_fn(
-        |_req: Request<()>| async { Ok::<_, Infallible>(Response::new(String::from("reached"))) },
-    ));
+    let svc = verifier(&issuer, &issuer.default_audience())
+        .layer()
+        .layer(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(String::from("reached")))
+        }));
     // The first request needs the key set, and its token fails a claim check afterwards.
     let token = issuer.token().claim("project_id", "prj_other").sign();
     let response = svc
@@ -151,7 +167,10 @@ async fn axum_server_and_bearer_client_over_loopback() {
         .await
         .expect("sent");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
-    assert_eq!(response.text().await.expect("body"), "my-project production");
+    assert_eq!(
+        response.text().await.expect("body"),
+        "my-project production"
+    );
 
     // A function's default-audience token, exchanged for the API's audience on the way out.
     let function_token = OidcToken::parse(issuer.token().sign()).expect("token");

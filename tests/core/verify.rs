@@ -170,6 +170,9 @@ async fn constraints_accept_lists_and_explicit_any() {
     }
 }
 
+/// Whether an error is the one a case expects.
+type Expect = fn(&VerifyError) -> bool;
+
 #[tokio::test]
 async fn attack_matrix_each_rejected_with_its_own_error() {
     let s = setup().await;
@@ -189,7 +192,7 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
     };
     let team = issuer.team_issuer();
     let base = issuer.base_url();
-    let cases: Vec<(&str, String, fn(&VerifyError) -> bool)> = vec![
+    let cases: Vec<(&str, String, Expect)> = vec![
         ("alg none", issuer.token().sign_alg_none(), |e| {
             matches!(e, VerifyError::DisallowedAlgorithm { alg: Some("none") })
         }),
@@ -208,16 +211,12 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
             issuer.token().header("alg", "RS256 ").sign(),
             |e| matches!(e, VerifyError::DisallowedAlgorithm { alg: None }),
         ),
-        (
-            "unknown kid",
-            issuer.token().sign_with_unknown_key(),
-            |e| matches!(e, VerifyError::UnknownKeyId),
-        ),
-        (
-            "no kid",
-            issuer.token().remove_header("kid").sign(),
-            |e| matches!(e, VerifyError::MissingKeyId),
-        ),
+        ("unknown kid", issuer.token().sign_with_unknown_key(), |e| {
+            matches!(e, VerifyError::UnknownKeyId)
+        }),
+        ("no kid", issuer.token().remove_header("kid").sign(), |e| {
+            matches!(e, VerifyError::MissingKeyId)
+        }),
         (
             "critical header extension",
             issuer.token().header("crit", vec!["exp"]).sign(),
@@ -241,12 +240,18 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         ),
         (
             "issuer look-alike domain",
-            issuer.token().issuer("https://oidc.vercel.com.evil.example").sign(),
+            issuer
+                .token()
+                .issuer("https://oidc.vercel.com.evil.example")
+                .sign(),
             |e| matches!(e, VerifyError::IssuerMismatch),
         ),
         (
             "issuer look-alike of the test base",
-            issuer.token().issuer(format!("{base}.evil.example/acme")).sign(),
+            issuer
+                .token()
+                .issuer(format!("{base}.evil.example/acme"))
+                .sign(),
             |e| matches!(e, VerifyError::IssuerMismatch),
         ),
         (
@@ -288,11 +293,9 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
                 .sign(),
             |e| matches!(e, VerifyError::Expired),
         ),
-        (
-            "no exp",
-            issuer.token().without_exp().sign(),
-            |e| matches!(e, VerifyError::MissingClaim { claim: "exp" }),
-        ),
+        ("no exp", issuer.token().without_exp().sign(), |e| {
+            matches!(e, VerifyError::MissingClaim { claim: "exp" })
+        }),
         (
             "nbf beyond the leeway",
             issuer
@@ -314,20 +317,37 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
             "wrong project",
             issuer.token().claim("project_id", "prj_other").sign(),
             |e| {
-                matches!(e, VerifyError::ClaimNotAllowed { claim: ConstrainedClaim::ProjectId })
+                matches!(
+                    e,
+                    VerifyError::ClaimNotAllowed {
+                        claim: ConstrainedClaim::ProjectId
+                    }
+                )
             },
         ),
         (
             "wrong environment",
             issuer.token().claim("environment", "preview").sign(),
             |e| {
-                matches!(e, VerifyError::ClaimNotAllowed { claim: ConstrainedClaim::Environment })
+                matches!(
+                    e,
+                    VerifyError::ClaimNotAllowed {
+                        claim: ConstrainedClaim::Environment
+                    }
+                )
             },
         ),
         (
             "wrong owner",
             issuer.token().claim("owner_id", "team_other").sign(),
-            |e| matches!(e, VerifyError::ClaimNotAllowed { claim: ConstrainedClaim::OwnerId }),
+            |e| {
+                matches!(
+                    e,
+                    VerifyError::ClaimNotAllowed {
+                        claim: ConstrainedClaim::OwnerId
+                    }
+                )
+            },
         ),
         (
             "oversize (validly signed)",
@@ -399,7 +419,10 @@ async fn key_rotation_needs_one_refetch_and_respects_the_cooldown() {
     assert_eq!(s.jwks_requests(), 2);
     for _ in 0..5 {
         verifier.verify(&new).await.expect("cached");
-        verifier.verify(&old).await.expect("old key still published");
+        verifier
+            .verify(&old)
+            .await
+            .expect("old key still published");
     }
     assert_eq!(s.jwks_requests(), 2);
 
@@ -467,7 +490,8 @@ async fn random_kid_flood_costs_at_most_one_fetch_per_cooldown() {
     let run = |tokens: Vec<String>| {
         let verifier = verifier.clone();
         async move {
-            let results = futures_util::future::join_all(tokens.iter().map(|t| verifier.verify(t))).await;
+            let results =
+                futures_util::future::join_all(tokens.iter().map(|t| verifier.verify(t))).await;
             for r in results {
                 assert!(matches!(r, Err(VerifyError::UnknownKeyId)), "{r:?}");
             }

@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn parses_exactly_one_bearer_header() {
         assert_eq!(bearer_token(&headers(&["Bearer a.b.c"]), 100), Ok("a.b.c"));
-        assert_eq!(bearer_token(&headers(&["bearer  a.b.c "]), 100), Ok("a.b.c"));
+        assert_eq!(
+            bearer_token(&headers(&["bearer  a.b.c "]), 100),
+            Ok("a.b.c")
+        );
         assert_eq!(bearer_token(&headers(&["BEARER a.b.c"]), 100), Ok("a.b.c"));
         assert_eq!(
             bearer_token(&HeaderMap::new(), 100),
