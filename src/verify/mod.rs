@@ -595,10 +595,21 @@ impl Verifier {
             });
         }
         let parts = crate::token::split_jwt(token).map_err(malformed)?;
-        let header_bytes = URL_SAFE_NO_PAD
-            .decode(parts.header)
-            .map_err(|_| malformed(MalformedTokenReason::NotBase64Url { part: "header" }))?;
-        let header: Header<'_> = serde_json::from_slice(&header_bytes)
+        let not_base64 = || malformed(MalformedTokenReason::NotBase64Url { part: "header" });
+        // Vercel's headers are under 100 bytes: decoded on the stack, no allocation.
+        let mut stack = [0u8; 256];
+        let heap;
+        let header_bytes: &[u8] = match URL_SAFE_NO_PAD.decode_slice(parts.header, &mut stack) {
+            Ok(len) => &stack[..len],
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                heap = URL_SAFE_NO_PAD
+                    .decode(parts.header)
+                    .map_err(|_| not_base64())?;
+                &heap
+            }
+            Err(base64::DecodeSliceError::DecodeError(_)) => return Err(not_base64()),
+        };
+        let header: Header<'_> = serde_json::from_slice(header_bytes)
             .map_err(|_| malformed(MalformedTokenReason::NotJson { part: "header" }))?;
         if header.alg != "RS256" {
             return Err(VerifyError::DisallowedAlgorithm {

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use vercel_oidc::Env;
 use vercel_oidc::time::{ManualTimeSource, SharedTimeSource};
 use vercel_oidc::verify::{
     ConstrainedClaim, Constraint, ExpectedIssuer, JwksErrorKind, Verifier, VerifierBuilder,
     VerifyError,
 };
+use vercel_oidc::{Env, MalformedTokenReason};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, IssuerMode};
 
 const PROJECT_ID: &str = "prj_testkit0000000000000000";
@@ -97,6 +97,9 @@ async fn valid_tokens_verify_in_team_and_global_form() {
         .verify(&s.issuer.token().sign())
         .await
         .expect("valid");
+    // A header too large for the stack buffer still verifies.
+    let big_header = s.issuer.token().header("x-pad", "p".repeat(400)).sign();
+    verifier.verify(&big_header).await.expect("large header");
     assert_eq!(s.jwks_requests(), 1);
 
     let global = s.builder(ExpectedIssuer::global()).build().expect("global");
@@ -357,6 +360,25 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         ("not a JWT", "not-a-jwt".to_owned(), |e| {
             matches!(e, VerifyError::Malformed(_))
         }),
+        (
+            "header not base64url",
+            format!("!!.{}", good.split_once('.').expect("jwt").1),
+            |e| {
+                matches!(
+                    e,
+                    VerifyError::Malformed(MalformedTokenReason::NotBase64Url { part: "header" })
+                )
+            },
+        ),
+        (
+            "header not JSON",
+            format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode("[1]"),
+                good.split_once('.').expect("jwt").1
+            ),
+            |e| matches!(e, VerifyError::Malformed(_)),
+        ),
         (
             "claim of the wrong type",
             issuer.token().claim("exp", "tomorrow").sign(),
