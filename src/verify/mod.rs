@@ -64,6 +64,9 @@
 //!   [`VerifierConfigError::Undecided`].
 //! - Tokens longer than [`DEFAULT_MAX_TOKEN_LEN`] are rejected before any parsing.
 //! - Errors and logs never contain the token.
+//! - A failed key-set refresh keeps the cached keys (availability over freshness): a key the
+//!   issuer withdrew stays trusted until a refresh succeeds. Refreshes are retried once per
+//!   cooldown and logged at `warn` while they fail.
 
 mod auth;
 mod error;

@@ -75,10 +75,7 @@ async fn layer_puts_verified_claims_in_extensions_or_answers_401() {
     // No token: a bare challenge. A bad one: invalid_token, without saying why.
     let cases = [
         (None, "Bearer"),
-        (
-            Some("Basic dXNlcjpwYXNz".to_owned()),
-            "Bearer error=\"invalid_token\"",
-        ),
+        (Some("Basic dXNlcjpwYXNz".to_owned()), "Bearer"),
         (Some("Bearer".to_owned()), "Bearer error=\"invalid_token\""),
         (
             Some(format!("Bearer {}", issuer.token().sign_alg_none())),

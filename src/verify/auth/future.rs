@@ -56,7 +56,7 @@ where
 {
     pub(super) fn unauthorized(problem: HeaderProblem) -> Self {
         let challenge = match problem {
-            HeaderProblem::Missing => CHALLENGE_NO_TOKEN,
+            HeaderProblem::Missing | HeaderProblem::OtherScheme => CHALLENGE_NO_TOKEN,
             HeaderProblem::Unusable => CHALLENGE_INVALID,
         };
         Self {

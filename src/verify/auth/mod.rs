@@ -18,9 +18,9 @@ pub use layer::VerifyLayer;
 /// The service made by [`VerifyLayer`]: verifies the bearer token, then calls the inner
 /// service with [`VerifiedClaims`] in the request's extensions, or answers `401`.
 ///
-/// The `401` carries `WWW-Authenticate: Bearer` (no token) or
-/// `WWW-Authenticate: Bearer error="invalid_token"` (a token that did not verify), and an empty
-/// body. Why a token was rejected is logged at `debug` (never the token), not sent to the
+/// The `401` carries `WWW-Authenticate: Bearer` (no bearer credentials: no `Authorization`
+/// header, or another scheme, RFC 6750 §3.1) or `WWW-Authenticate: Bearer error="invalid_token"`
+/// (a bearer token that is malformed or did not verify), and an empty body. Why a token was rejected is logged at `debug` (never the token), not sent to the
 /// client.
 #[derive(Debug, Clone)]
 pub struct VerifyService<S> {
@@ -44,8 +44,10 @@ impl<S> VerifyService<S> {
 pub(super) enum HeaderProblem {
     /// No `Authorization` header at all.
     Missing,
-    /// Several `Authorization` headers, another scheme, no token after `Bearer`, a value that
-    /// is not visible ASCII, or far too long.
+    /// One `Authorization` header with another scheme (`Basic …`): no bearer credentials.
+    OtherScheme,
+    /// Several `Authorization` headers, no token after `Bearer`, a value that is not visible
+    /// ASCII, or far too long.
     Unusable,
 }
 
@@ -68,9 +70,12 @@ fn bearer_from_value(value: &HeaderValue, max_len: usize) -> Result<&str, Header
         return Err(HeaderProblem::Unusable);
     }
     let text = value.to_str().map_err(|_| HeaderProblem::Unusable)?;
-    let (scheme, rest) = text.split_once(' ').ok_or(HeaderProblem::Unusable)?;
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(HeaderProblem::OtherScheme);
+    }
     let token = rest.trim_matches(' ');
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    if token.is_empty() || token.contains(' ') {
         return Err(HeaderProblem::Unusable);
     }
     Ok(token)
@@ -167,11 +172,16 @@ mod tests {
             bearer_token(&HeaderMap::new(), 100),
             Err(HeaderProblem::Missing)
         );
+        for other in ["Basic dXNlcjpwYXNz", "Bearera.b.c", "Token"] {
+            assert_eq!(
+                bearer_token(&headers(&[other]), 100),
+                Err(HeaderProblem::OtherScheme),
+                "{other}"
+            );
+        }
         for bad in [
-            &["Basic dXNlcjpwYXNz"][..],
-            &["Bearer"],
+            &["Bearer"][..],
             &["Bearer "],
-            &["Bearera.b.c"],
             &["Bearer a.b.c extra"],
             &["Bearer a.b.c", "Bearer d.e.f"],
         ] {
