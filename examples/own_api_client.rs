@@ -11,14 +11,14 @@
 #![allow(clippy::print_stdout)]
 
 use vercel_oidc::bearer::BearerAuth;
-use vercel_oidc::{AudienceExchange, ExchangeRequest, VercelTokenSource};
+use vercel_oidc::{AudienceExchange, ExchangeRequest};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://127.0.0.1:3000/whoami".to_owned());
-    let mut auth = BearerAuth::new(VercelTokenSource::default());
+    let mut auth = BearerAuth::vercel();
     if let Some(audience) = std::env::var("API_AUDIENCE").ok().filter(|a| !a.is_empty()) {
         let exchange = AudienceExchange::builder().build()?;
         auth = auth.exchange(exchange, ExchangeRequest::new(audience));

@@ -13,10 +13,10 @@
 //!
 //! ```no_run
 //! use vercel_oidc::bearer::BearerAuth;
-//! use vercel_oidc::{AudienceExchange, ExchangeRequest, VercelTokenSource};
+//! use vercel_oidc::{AudienceExchange, ExchangeRequest};
 //!
 //! # async fn call() -> Result<(), Box<dyn std::error::Error>> {
-//! let auth = BearerAuth::new(VercelTokenSource::default())
+//! let auth = BearerAuth::vercel()
 //!     // optional: a token whose `aud` is your API (the default aud is https://vercel.com/<team>)
 //!     .exchange(AudienceExchange::builder().build()?, ExchangeRequest::new("https://api.example.com"));
 //! let client = reqwest::Client::new();
@@ -36,6 +36,7 @@ use crate::error::Error;
 use crate::exchange::{AudienceExchange, ExchangeRequest, ExchangeTokenSource};
 use crate::source::{SharedTokenSource, TokenSource};
 use crate::token::OidcToken;
+use crate::vercel::VercelTokenSource;
 
 /// Attaches the current Vercel OIDC token as a sensitive `Authorization: Bearer` header.
 ///
@@ -51,6 +52,12 @@ impl BearerAuth {
         Self {
             source: SharedTokenSource::new(source),
         }
+    }
+
+    /// Takes tokens from the Vercel chain ([`VercelTokenSource::default`]): the request
+    /// context's header, `VERCEL_OIDC_TOKEN_FILE`, then `VERCEL_OIDC_TOKEN`.
+    pub fn vercel() -> Self {
+        Self::new(VercelTokenSource::default())
     }
 
     /// Exchanges every token for `request`'s audience through `exchange` before sending it

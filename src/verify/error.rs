@@ -194,8 +194,8 @@ pub enum VerifierConfigError {
         claim: ConstrainedClaim,
     },
 
-    /// A constraint is an empty list, which no token could satisfy.
-    #[error("the list of allowed `{claim}` values is empty")]
+    /// A constraint is an empty list (which no token could satisfy) or has an empty value.
+    #[error("the list of allowed `{claim}` values is empty or has an empty value")]
     EmptyConstraint {
         /// The claim with the empty list.
         claim: ConstrainedClaim,

@@ -155,7 +155,8 @@ impl Constraint {
         Self::OneOf(vec![value.into()])
     }
 
-    /// Any of `values` (an empty list is a configuration error when building).
+    /// Any of `values` (an empty list, or an empty value, is a configuration error when
+    /// building).
     pub fn one_of<I>(values: I) -> Self
     where
         I: IntoIterator,
@@ -361,7 +362,9 @@ impl VerifierBuilder {
     pub fn build(self) -> Result<Verifier, VerifierConfigError> {
         let decided = |c: Option<Constraint>, claim| match c {
             None => Err(VerifierConfigError::Undecided { claim }),
-            Some(Constraint::OneOf(list)) if list.is_empty() => {
+            Some(Constraint::OneOf(list))
+                if list.is_empty() || list.iter().any(String::is_empty) =>
+            {
                 Err(VerifierConfigError::EmptyConstraint { claim })
             }
             Some(c) => Ok(c),
@@ -799,6 +802,19 @@ mod tests {
             err,
             VerifierConfigError::EmptyConstraint {
                 claim: ConstrainedClaim::ProjectId
+            }
+        ));
+        // An empty value (say, from an unset env var) is a mistake, not a value.
+        let err = builder()
+            .project_id(Constraint::Any)
+            .environment(Constraint::Any)
+            .owner_id(String::new())
+            .build()
+            .expect_err("empty value");
+        assert!(matches!(
+            err,
+            VerifierConfigError::EmptyConstraint {
+                claim: ConstrainedClaim::OwnerId
             }
         ));
         let v = builder()
