@@ -481,8 +481,8 @@ fn jwks_client(roots: Option<&ExtraRoots>) -> Result<reqwest::Client, crate::Err
 /// The JOSE header fields the verifier reads, borrowed from the decoded header when possible.
 #[derive(Deserialize)]
 struct Header<'a> {
-    #[serde(borrow)]
-    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    alg: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     kid: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -617,9 +617,10 @@ impl Verifier {
         };
         let header: Header<'_> = serde_json::from_slice(header_bytes)
             .map_err(|_| malformed(MalformedTokenReason::NotJson { part: "header" }))?;
-        if header.alg != "RS256" {
+        let alg = header.alg.as_deref().unwrap_or_default();
+        if alg != "RS256" {
             return Err(VerifyError::DisallowedAlgorithm {
-                alg: KNOWN_ALGS.iter().copied().find(|a| *a == header.alg),
+                alg: KNOWN_ALGS.iter().copied().find(|a| *a == alg),
             });
         }
         if header.crit.is_some() {

@@ -217,6 +217,11 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         ("unknown kid", issuer.token().sign_with_unknown_key(), |e| {
             matches!(e, VerifyError::UnknownKeyId)
         }),
+        (
+            "no algorithm",
+            issuer.token().remove_header("alg").sign(),
+            |e| matches!(e, VerifyError::DisallowedAlgorithm { alg: None }),
+        ),
         ("no kid", issuer.token().remove_header("kid").sign(), |e| {
             matches!(e, VerifyError::MissingKeyId)
         }),
