@@ -56,6 +56,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod bearer;
 pub mod cache;
 mod context;
 mod env;

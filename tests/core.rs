@@ -8,3 +8,7 @@ mod exchange;
 mod layer;
 #[path = "core/local_dev.rs"]
 mod local_dev;
+#[path = "core/own_api.rs"]
+mod own_api;
+#[path = "core/verify.rs"]
+mod verify;

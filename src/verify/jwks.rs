@@ -1,0 +1,446 @@
+//! The issuer's key set (`{issuer}/.well-known/jwks`), fetched once and cached.
+//!
+//! - Keys are parsed into [`DecodingKey`]s once per fetch; verification only looks them up.
+//! - **Schedule**: once the set is older than the max age, the next verification starts one
+//!   background refresh and keeps using the current keys (nobody waits).
+//! - **Unknown `kid`**: triggers a refetch, at most once per cooldown since the last fetch
+//!   attempt; within the cooldown it is rejected at once. A random-`kid` flood costs at most
+//!   one request to the issuer per cooldown.
+//! - **Single flight**: every caller that needs a fetch shares the one in flight.
+//! - **Failures**: a failed refresh keeps the previous keys (logged at `warn`); only with no keys
+//!   at all does verification fail with [`VerifyError::KeysUnavailable`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+
+use super::error::{JwksErrorKind, VerifyError};
+use crate::time::SharedTimeSource;
+
+/// The largest key-set response read, in bytes.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// RS256 keys shorter than this many modulus bytes (2048 bits) are ignored.
+const MIN_RSA_MODULUS_BYTES: usize = 256;
+/// With no keys at all, a failed fetch is retried no sooner than this (or the cooldown, if
+/// shorter), so a down issuer is not asked once per incoming request.
+const NO_KEYS_RETRY_MS: u64 = 1_000;
+
+/// Parsed RS256 keys by `kid`.
+pub(crate) struct KeySet {
+    keys: Vec<(Box<str>, DecodingKey)>,
+}
+
+impl KeySet {
+    pub(crate) fn find(&self, kid: &str) -> Option<&DecodingKey> {
+        self.keys
+            .iter()
+            .find(|(k, _)| &**k == kid)
+            .map(|(_, key)| key)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Parses a key-set document, keeping the usable RS256 signing keys.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, JwksErrorKind> {
+        #[derive(Deserialize)]
+        struct Doc {
+            keys: Vec<serde_json::Value>,
+        }
+        #[derive(Deserialize)]
+        struct Jwk {
+            kty: String,
+            #[serde(default)]
+            kid: Option<String>,
+            #[serde(default, rename = "use")]
+            use_: Option<String>,
+            #[serde(default)]
+            alg: Option<String>,
+            #[serde(default)]
+            n: Option<String>,
+            #[serde(default)]
+            e: Option<String>,
+        }
+        let doc: Doc = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(v).map_err(|_| JwksErrorKind::InvalidResponse)?
+            }
+            _ => return Err(JwksErrorKind::InvalidResponse),
+        };
+        let mut keys: Vec<(Box<str>, DecodingKey)> = Vec::with_capacity(doc.keys.len());
+        for value in doc.keys {
+            // A key of another type (EC, OKP, …) or shape is skipped, not an error.
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+                continue;
+            };
+            let usable = jwk.kty == "RSA"
+                && jwk.use_.as_deref().is_none_or(|u| u == "sig")
+                && jwk.alg.as_deref().is_none_or(|a| a == "RS256");
+            let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else {
+                continue;
+            };
+            let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(&n), URL_SAFE_NO_PAD.decode(&e)) else {
+                continue;
+            };
+            let modulus = n.iter().skip_while(|b| **b == 0).count();
+            if kid.is_empty() || modulus < MIN_RSA_MODULUS_BYTES || e.is_empty() {
+                tracing::debug!("verifier: skipping an unusable key in the key set");
+                continue;
+            }
+            if keys.iter().any(|(k, _)| **k == *kid) {
+                tracing::debug!("verifier: skipping a duplicate kid in the key set");
+                continue;
+            }
+            keys.push((
+                kid.into_boxed_str(),
+                DecodingKey::from_rsa_raw_components(&n, &e),
+            ));
+        }
+        if keys.is_empty() {
+            return Err(JwksErrorKind::NoUsableKeys);
+        }
+        Ok(Self { keys })
+    }
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<KeySet>, VerifyError>>>;
+
+struct FetchState {
+    inflight: Option<(u64, SharedFetch)>,
+    seq: u64,
+    last_error: Option<VerifyError>,
+}
+
+/// What a verification should do about its `kid`.
+pub(crate) enum KeyLookup<'a> {
+    /// The key, from the cached set.
+    Found(&'a DecodingKey),
+    /// Not in the cached set, and no refetch is allowed now.
+    Unknown,
+    /// Wait for a fetch (no keys yet, or an unknown kid past the cooldown).
+    Fetch,
+}
+
+/// The cached key set of one issuer.
+pub(crate) struct Jwks {
+    url: String,
+    client: reqwest::Client,
+    clock: SharedTimeSource,
+    max_age_ms: u64,
+    cooldown_ms: u64,
+    keys: ArcSwapOption<KeySet>,
+    /// When the last fetch attempt started (ms since the epoch; 0: never).
+    last_attempt_ms: AtomicU64,
+    /// When the current keys were fetched (ms since the epoch).
+    fetched_ms: AtomicU64,
+    state: Mutex<FetchState>,
+}
+
+impl fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwks")
+            .field("url", &self.url)
+            .field("keys", &self.keys.load().as_ref().map_or(0, |k| k.len()))
+            .field("max_age", &Duration::from_millis(self.max_age_ms))
+            .field("cooldown", &Duration::from_millis(self.cooldown_ms))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jwks {
+    pub(crate) fn new(
+        url: String,
+        client: reqwest::Client,
+        clock: SharedTimeSource,
+        max_age: Duration,
+        cooldown: Duration,
+    ) -> Self {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            url,
+            client,
+            clock,
+            max_age_ms: ms(max_age),
+            cooldown_ms: ms(cooldown),
+            keys: ArcSwapOption::empty(),
+            last_attempt_ms: AtomicU64::new(0),
+            fetched_ms: AtomicU64::new(0),
+            state: Mutex::new(FetchState {
+                inflight: None,
+                seq: 0,
+                last_error: None,
+            }),
+        }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The cached key set, if any (an atomic load; no allocation).
+    pub(crate) fn cached(&self) -> arc_swap::Guard<Option<Arc<KeySet>>> {
+        self.keys.load()
+    }
+
+    fn state(&self) -> MutexGuard<'_, FetchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cooldown_passed(&self, now: u64, gap_ms: u64) -> bool {
+        let last = self.last_attempt_ms.load(Ordering::Acquire);
+        last == 0 || now >= last.saturating_add(gap_ms)
+    }
+
+    /// Decides what to do for `kid` given the cached `set`, and starts a background refresh
+    /// when the set is older than the max age.
+    pub(crate) fn lookup<'a>(
+        self: &Arc<Self>,
+        set: Option<&'a KeySet>,
+        kid: &str,
+        now: u64,
+    ) -> KeyLookup<'a> {
+        let Some(set) = set else {
+            return KeyLookup::Fetch;
+        };
+        let stale = now
+            >= self
+                .fetched_ms
+                .load(Ordering::Acquire)
+                .saturating_add(self.max_age_ms);
+        if stale && self.cooldown_passed(now, self.cooldown_ms) {
+            tracing::debug!(url = %self.url, "verifier: key set is due; refreshing in the background");
+            drop(self.fetch(now));
+        }
+        match set.find(kid) {
+            Some(key) => KeyLookup::Found(key),
+            None if self.cooldown_passed(now, self.cooldown_ms) || self.in_flight() => {
+                KeyLookup::Fetch
+            }
+            None => KeyLookup::Unknown,
+        }
+    }
+
+    fn in_flight(&self) -> bool {
+        self.state().inflight.is_some()
+    }
+
+    /// Waits for a key set: joins the fetch in flight or starts one. With no cached keys, a
+    /// failed fetch is retried no sooner than 1 s (or the cooldown) after the last attempt;
+    /// until then the last error is returned.
+    pub(crate) async fn wait_for_keys(self: &Arc<Self>) -> Result<Arc<KeySet>, VerifyError> {
+        let now = self.now_ms();
+        let fetch = {
+            let state = self.state();
+            match &state.inflight {
+                Some((_, fetch)) => Some(fetch.clone()),
+                None => {
+                    let retry_gap = self.cooldown_ms.min(NO_KEYS_RETRY_MS);
+                    let no_keys = self.keys.load().is_none();
+                    match &state.last_error {
+                        Some(e) if no_keys && !self.cooldown_passed(now, retry_gap) => {
+                            return Err(e.clone());
+                        }
+                        _ => None,
+                    }
+                }
+            }
+        };
+        let fetch = match fetch {
+            Some(fetch) => fetch,
+            None => self.fetch(now),
+        };
+        let result = fetch.await;
+        match result {
+            Ok(set) => Ok(set),
+            // A failed refresh keeps serving the previous keys.
+            Err(e) => self.keys.load_full().ok_or(e),
+        }
+    }
+
+    /// Fetches now, ignoring the cooldown (joins a fetch in flight).
+    pub(crate) async fn refresh(self: &Arc<Self>) -> Result<Arc<KeySet>, VerifyError> {
+        let now = self.now_ms();
+        self.fetch(now).await
+    }
+
+    /// Joins the fetch in flight or starts one (on the tokio runtime, so it completes even if
+    /// every waiter goes away).
+    fn fetch(self: &Arc<Self>, now: u64) -> SharedFetch {
+        let mut state = self.state();
+        if let Some((_, fetch)) = &state.inflight {
+            return fetch.clone();
+        }
+        state.seq += 1;
+        let seq = state.seq;
+        self.last_attempt_ms.store(now.max(1), Ordering::Release);
+        let fut: BoxFuture<'static, Result<Arc<KeySet>, VerifyError>> =
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    let this = Arc::clone(self);
+                    let task = handle.spawn(async move { this.load_and_store(seq).await });
+                    async move {
+                        task.await.unwrap_or_else(|_| {
+                            Err(VerifyError::KeysUnavailable {
+                                kind: JwksErrorKind::Transport,
+                                source: Some(Arc::new(std::io::Error::other(
+                                    "the key-set fetch task was cancelled",
+                                ))),
+                            })
+                        })
+                    }
+                    .boxed()
+                }
+                Err(_) => {
+                    let e = VerifyError::KeysUnavailable {
+                        kind: JwksErrorKind::Transport,
+                        source: Some(Arc::new(std::io::Error::other(
+                            "fetching the key set needs a tokio runtime",
+                        ))),
+                    };
+                    state.last_error = Some(e.clone());
+                    return futures_util::future::ready(Err(e)).boxed().shared();
+                }
+            };
+        let shared = fut.shared();
+        state.inflight = Some((seq, shared.clone()));
+        shared
+    }
+
+    async fn load_and_store(self: Arc<Self>, seq: u64) -> Result<Arc<KeySet>, VerifyError> {
+        let result = self.load().await;
+        let mut state = self.state();
+        if state.inflight.as_ref().is_some_and(|(s, _)| *s == seq) {
+            state.inflight = None;
+        }
+        match &result {
+            Ok(set) => {
+                tracing::debug!(url = %self.url, keys = set.len(), "verifier: key set fetched");
+                self.keys.store(Some(Arc::clone(set)));
+                self.fetched_ms.store(self.now_ms(), Ordering::Release);
+                state.last_error = None;
+            }
+            Err(e) => {
+                let has_keys = self.keys.load().is_some();
+                tracing::warn!(
+                    url = %self.url,
+                    error = %e,
+                    keeping_previous_keys = has_keys,
+                    "verifier: fetching the key set failed"
+                );
+                state.last_error = Some(e.clone());
+            }
+        }
+        result
+    }
+
+    async fn load(&self) -> Result<Arc<KeySet>, VerifyError> {
+        let fail = |kind, source: Option<reqwest::Error>| VerifyError::KeysUnavailable {
+            kind,
+            source: source.map(|e| Arc::new(e.without_url()) as _),
+        };
+        let mut response = self
+            .client
+            .get(&self.url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| fail(JwksErrorKind::Transport, Some(e)))?;
+        let status = response.status();
+        if status != http::StatusCode::OK {
+            return Err(fail(JwksErrorKind::Status(status.as_u16()), None));
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+        {
+            return Err(fail(JwksErrorKind::InvalidResponse, None));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| fail(JwksErrorKind::Transport, Some(e)))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(fail(JwksErrorKind::InvalidResponse, None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        KeySet::parse(&body)
+            .map(Arc::new)
+            .map_err(|kind| fail(kind, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn keeps_only_usable_rs256_keys() {
+        let n = b64(&[0xC5; 256]);
+        let short = b64(&[0xC5; 128]);
+        let doc = serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": "good", "n": n, "e": "AQAB", "alg": "RS256", "use": "sig"},
+            {"kty": "RSA", "kid": "no-alg", "n": n, "e": "AQAB"},
+            {"kty": "RSA", "kid": "short", "n": short, "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "n": n, "e": "AQAB", "use": "enc"},
+            {"kty": "RSA", "kid": "rs512", "n": n, "e": "AQAB", "alg": "RS512"},
+            {"kty": "RSA", "n": n, "e": "AQAB"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "kid": "good", "n": n, "e": "AQAB"},
+            {"kty": "RSA", "kid": "bad-b64", "n": "!!", "e": "AQAB"},
+            "not an object"
+        ]});
+        let set = KeySet::parse(doc.to_string().as_bytes()).expect("usable keys");
+        assert_eq!(set.len(), 2);
+        assert!(set.find("good").is_some());
+        assert!(set.find("no-alg").is_some());
+        for kid in ["short", "enc", "rs512", "ec", "bad-b64", ""] {
+            assert!(set.find(kid).is_none(), "{kid}");
+        }
+    }
+
+    #[test]
+    fn rejects_documents_without_usable_keys() {
+        for body in [
+            &b"not json"[..],
+            b"[]",
+            b"{}",
+            b"{\"keys\": 1}",
+            b"{\"keys\": []}",
+            b"{\"keys\": [{\"kty\": \"oct\", \"kid\": \"h\", \"k\": \"AA\"}]}",
+        ] {
+            let err = KeySet::parse(body).err().expect("rejected");
+            assert!(
+                matches!(
+                    err,
+                    JwksErrorKind::InvalidResponse | JwksErrorKind::NoUsableKeys
+                ),
+                "{err:?}"
+            );
+        }
+        assert_eq!(
+            KeySet::parse(b"{\"keys\": []}").err(),
+            Some(JwksErrorKind::NoUsableKeys)
+        );
+    }
+}
