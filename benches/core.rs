@@ -92,5 +92,43 @@ fn cached_get(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, token_parsing, cached_get);
+fn verifier(c: &mut Criterion) {
+    use vercel_oidc::Env;
+    use vercel_oidc::verify::{Constraint, ExpectedIssuer, Verifier};
+    use vercel_oidc_testkit::Issuer;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (issuer, verifier) = runtime.block_on(async {
+        let issuer = Issuer::start().await.expect("issuer");
+        let verifier = Verifier::builder(
+            ExpectedIssuer::team(issuer.team_slug()),
+            issuer.default_audience(),
+        )
+        .issuer_base_url(issuer.base_url())
+        .env(Env::from_pairs::<&str, &str>([]))
+        .project_id(Constraint::Any)
+        .environment("production")
+        .owner_id(Constraint::Any)
+        .build()
+        .expect("verifier");
+        (issuer, verifier)
+    });
+    let token = issuer.token().sign();
+    runtime
+        .block_on(verifier.verify(&token))
+        .expect("warm: keys fetched once");
+    let mut group = c.benchmark_group("verifier");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verify RS256 token, warm JWKS", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { verifier.verify(black_box(&token)).await.expect("valid") })
+    });
+    group.finish();
+    drop(issuer);
+}
+
+criterion_group!(benches, token_parsing, cached_get, verifier);
 criterion_main!(benches);
