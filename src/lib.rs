@@ -37,14 +37,23 @@
 //! - [`ip_address`], [`geolocation`], [`get_env`]: the `@vercel/functions` seed helpers.
 //! - [`cache::RefreshAheadCache`]: the non-blocking refresh-ahead cache the providers use.
 //! - [`AudienceExchange`]: `POST {issuer}/~token` with an LRU cache.
+//! - [`local_dev`]: refreshing an expired token in local development with the Vercel CLI's login,
+//!   without ever losing that login (atomic 0600 writes, merge, file lock, single-flight).
+//! - [`verify`]: the [`verify::Verifier`] for incoming tokens (issuer pinned, RS256 only, audience
+//!   required, JWKS cached with a refetch cooldown) and a tower layer answering 401.
+//! - [`bearer`]: attaching the token to outgoing `reqwest` requests as a sensitive bearer header.
 //!
 //! # Environment variables
 //! | variable | meaning |
 //! |---|---|
 //! | `VERCEL_OIDC_TOKEN` | the token (builds, `vercel env pull`) |
 //! | `VERCEL_OIDC_TOKEN_FILE` | a file holding the token, re-read on each call |
-//! | `VERCEL_OIDC_ISSUER_URL` | issuer base for `~token` (default `https://oidc.vercel.com`) |
+//! | `VERCEL_OIDC_ISSUER_URL` | issuer base for `~token` and the verifier's JWKS (default `https://oidc.vercel.com`) |
+//! | `VERCEL_OIDC_API_URL` | Vercel API base for the local-dev mint (default `https://api.vercel.com`) |
+//! | `VERCEL_OIDC_OAUTH_URL` | base of the OAuth discovery document for the CLI login refresh (default `https://vercel.com`) |
 //! | `VERCEL_OIDC_CA_FILE` | extra PEM trust roots added to every HTTP client |
+//! | `HOME`, `XDG_DATA_HOME`, `APPDATA`, `LOCALAPPDATA`, `PATH` | where the local-dev refresh finds the CLI login, token cache and `vercel` |
+//! | `VERCEL_TOKEN_STORAGE`, `__VERCEL_FF_DPOP` | local-dev refresh through `vercel project token` (keyring/DPoP mode) |
 //!
 //! # Security
 //! - The token is a bearer credential. [`OidcToken`] keeps it in a [`secrecy`] box, zeroized on
