@@ -19,12 +19,17 @@ use std::sync::Arc;
 /// assert_eq!(env.get("VERCEL_URL"), None);
 /// ```
 #[derive(Clone, Default)]
-pub struct Env(Option<Arc<HashMap<String, String>>>);
+pub struct Env {
+    /// `None`: the process environment.
+    base: Option<Arc<HashMap<String, String>>>,
+    /// Values that shadow `base` (see [`Env::with_var`]).
+    overrides: Option<Arc<HashMap<String, String>>>,
+}
 
 impl Env {
     /// The real process environment (read at each call).
     pub fn real() -> Self {
-        Self(None)
+        Self::default()
     }
 
     /// A fixed environment holding exactly these variables.
@@ -33,17 +38,37 @@ impl Env {
         K: Into<String>,
         V: Into<String>,
     {
-        Self(Some(Arc::new(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )))
+        Self {
+            base: Some(Arc::new(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            )),
+            overrides: None,
+        }
+    }
+
+    /// This environment with `name` set to `value` (shadowing the base, which is unchanged).
+    ///
+    /// ```
+    /// use vercel_oidc::Env;
+    /// let env = Env::real().with_var("VERCEL_OIDC_CA_FILE", "/etc/proxy-ca.pem");
+    /// assert_eq!(env.get("VERCEL_OIDC_CA_FILE").as_deref(), Some("/etc/proxy-ca.pem"));
+    /// ```
+    pub fn with_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut overrides = self.overrides.as_deref().cloned().unwrap_or_default();
+        overrides.insert(name.into(), value.into());
+        self.overrides = Some(Arc::new(overrides));
+        self
     }
 
     /// The variable's value; `None` when unset or not valid Unicode.
     pub fn get(&self, name: &str) -> Option<String> {
-        match &self.0 {
+        if let Some(value) = self.overrides.as_ref().and_then(|o| o.get(name)) {
+            return Some(value.clone());
+        }
+        match &self.base {
             None => std::env::var(name).ok(),
             Some(map) => map.get(name).cloned(),
         }
@@ -57,11 +82,24 @@ impl Env {
 
 impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            None => f.write_str("Env(process)"),
-            Some(map) => {
-                let mut names: Vec<&String> = map.keys().collect();
+        let mut names: Vec<&String> = self.overrides.iter().flat_map(|o| o.keys()).collect();
+        match &self.base {
+            None if names.is_empty() => f.write_str("Env(process)"),
+            None => {
                 names.sort();
+                f.debug_tuple("Env")
+                    .field(&"process")
+                    .field(&names)
+                    .finish()
+            }
+            Some(map) => {
+                names.extend(
+                    map.keys()
+                        .filter(|k| !names.contains(k))
+                        .collect::<Vec<_>>(),
+                );
+                names.sort();
+                names.dedup();
                 f.debug_tuple("Env").field(&names).finish()
             }
         }
@@ -77,6 +115,22 @@ mod tests {
         let env = Env::from_pairs([("VERCEL_OIDC_TOKEN", "secret-value")]);
         assert_eq!(format!("{env:?}"), r#"Env(["VERCEL_OIDC_TOKEN"])"#);
         assert_eq!(format!("{:?}", Env::real()), "Env(process)");
+    }
+
+    #[test]
+    fn overrides_shadow_the_base() {
+        let env = Env::from_pairs([("A", "1"), ("B", "2")])
+            .with_var("B", "3")
+            .with_var("C", "4");
+        assert_eq!(env.get("A").as_deref(), Some("1"));
+        assert_eq!(env.get("B").as_deref(), Some("3"));
+        assert_eq!(env.get("C").as_deref(), Some("4"));
+        assert_eq!(format!("{env:?}"), r#"Env(["A", "B", "C"])"#);
+        let real = Env::real().with_var("VERCEL_OIDC_TOKEN", "secret-value");
+        assert_eq!(
+            format!("{real:?}"),
+            r#"Env("process", ["VERCEL_OIDC_TOKEN"])"#
+        );
     }
 
     #[test]
