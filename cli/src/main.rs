@@ -1,0 +1,190 @@
+//! `vercel-oidc`: Vercel OIDC tokens from the command line.
+//!
+//! ```text
+//! vercel-oidc token [--audience A] [--project P] [--team T]
+//! vercel-oidc claims [TOKEN|-]
+//! vercel-oidc aws credential-process --role-arn ARN [...]
+//! vercel-oidc aws env --role-arn ARN [...]
+//! vercel-oidc azure token --tenant-id T --client-id C --scope S
+//! vercel-oidc verify TOKEN (--issuer-team T | --global) --audience A [--project-id P] [--environment E]
+//! vercel-oidc demo
+//! ```
+//!
+//! Exit codes: 0 success; 1 the operation failed (no token, token rejected, a service refused or
+//! could not be reached); 2 usage or configuration error. Errors go to stderr; stdout carries only
+//! the command's output. No secret is printed except as that output.
+
+// This is the command's user interface: stdout is its output, stderr its diagnostics.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod aws;
+mod azure;
+mod demo;
+mod token;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vercel_oidc::{CA_FILE_ENV, Env};
+
+/// Vercel OIDC tokens: read, inspect, verify, and exchange them for AWS and Azure credentials.
+#[derive(Debug, Parser)]
+#[command(name = "vercel-oidc", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success; 1 the operation failed (no token, token \
+    rejected, a service refused or could not be reached); 2 usage or configuration error.")]
+struct Cli {
+    /// PEM file of extra trust roots for every HTTPS connection (same as VERCEL_OIDC_CA_FILE).
+    /// Adds roots; never disables verification.
+    #[arg(long, global = true, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+
+    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the current Vercel OIDC token (request header, VERCEL_OIDC_TOKEN_FILE,
+    /// VERCEL_OIDC_TOKEN, else a local-dev refresh with the Vercel CLI login).
+    Token(token::TokenArgs),
+    /// Print a token's claims as JSON, decoded WITHOUT verifying its signature, and its expiry
+    /// on stderr. The token comes from the argument, stdin (`-`, or piped), or the token chain.
+    Claims(token::ClaimsArgs),
+    /// AWS credentials from STS AssumeRoleWithWebIdentity.
+    #[command(subcommand)]
+    Aws(aws::AwsCommand),
+    /// Azure access tokens from Entra ID with the Vercel token as client assertion.
+    #[command(subcommand)]
+    Azure(azure::AzureCommand),
+    /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
+    /// and the reason otherwise.
+    Verify(verify::VerifyArgs),
+    /// Walk through the whole flow against local emulators (no network, no cloud account):
+    /// token → AWS credentials → Azure token → an API that verifies the token.
+    Demo(demo::DemoArgs),
+}
+
+/// A failed command: what to print and which exit code to use.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Exit 1: the operation failed.
+    pub(crate) fn failed(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self {
+            code: 1,
+            message: describe(error),
+        }
+    }
+
+    /// Exit 2: usage or configuration error.
+    pub(crate) fn config(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self {
+            code: 2,
+            message: describe(error),
+        }
+    }
+
+    /// Exit 2 with a plain message.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// Exit 1 with a plain message.
+    pub(crate) fn message(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// An error and its chain of causes, one per line.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str("\n  caused by: ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Maps a core error to a failure: configuration problems exit 2, everything else 1.
+pub(crate) fn core_failure(error: &vercel_oidc::Error) -> Failure {
+    if error.is_invalid_configuration() {
+        Failure::config(error)
+    } else {
+        Failure::failed(error)
+    }
+}
+
+/// The environment every command reads: the process environment, with `--ca-file` on top.
+pub(crate) fn environment(cli_ca_file: Option<&PathBuf>) -> Env {
+    let env = Env::real();
+    match cli_ca_file {
+        Some(path) => env.with_var(CA_FILE_ENV, path.display().to_string()),
+        None => env,
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,vercel_oidc=debug,vercel_oidc_aws=debug,vercel_oidc_azure=debug",
+        _ => "debug,vercel_oidc=trace,vercel_oidc_aws=trace,vercel_oidc_azure=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let env = environment(cli.ca_file.as_ref());
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Token(args) => token::token(args, &env).await,
+            Command::Claims(args) => token::claims(args, &env).await,
+            Command::Aws(command) => aws::run(command, &env).await,
+            Command::Azure(command) => azure::run(command, &env).await,
+            Command::Verify(args) => verify::verify(args, &env).await,
+            Command::Demo(args) => demo::demo(args, &env).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
