@@ -1,0 +1,1042 @@
+//! The provider, its builder and the STS load with retries.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{self, ProvideCredentials};
+use aws_sdk_sts::error::{ProvideErrorMetadata as _, SdkError};
+use aws_sdk_sts::operation::RequestId as _;
+use aws_sdk_sts::operation::assume_role_with_web_identity::{
+    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+};
+use aws_sdk_sts::types::PolicyDescriptorType;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
+use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::{
+    AudienceExchange, Env, ExchangeRequest, ExchangeTokenSource, OidcToken, SharedTokenSource,
+    TokenSource, VercelTokenSource,
+};
+
+use crate::error::{Error, StsFailure, sanitize};
+
+const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
+const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+const ENV_REGION: &str = "AWS_REGION";
+const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+const ENV_ENDPOINT_STS: &str = "AWS_ENDPOINT_URL_STS";
+const ENV_ENDPOINT: &str = "AWS_ENDPOINT_URL";
+const ENV_IGNORE_ENDPOINTS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+
+/// The name credentials from this provider carry (`Credentials::provider_name`).
+pub const PROVIDER_NAME: &str = "VercelOidc";
+
+/// The shortest session STS grants (15 minutes).
+pub const MIN_DURATION: Duration = Duration::from_secs(900);
+/// The longest session STS grants (12 hours; the role's own maximum may be lower).
+pub const MAX_DURATION: Duration = Duration::from_secs(43_200);
+
+const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
+const MAX_POLICY_ARNS: usize = 10;
+const MAX_POLICY_LEN: usize = 2_048;
+const MAX_MESSAGE_LEN: usize = 300;
+
+/// The role to assume: given in code, or read from `AWS_ROLE_ARN`.
+///
+/// `&str`, `String` and `Option<String>` convert into it (`None` means "from the environment"),
+/// so `AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")` and
+/// `AwsCredentialsProvider::builder(RoleArn::from_env())` both work.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleArn(Option<String>);
+
+impl RoleArn {
+    /// This role ARN.
+    pub fn new(arn: impl Into<String>) -> Self {
+        Self(Some(arn.into()))
+    }
+
+    /// The role ARN in `AWS_ROLE_ARN` (read from the builder's [`Env`] at build time).
+    pub fn from_env() -> Self {
+        Self(None)
+    }
+}
+
+impl From<&str> for RoleArn {
+    fn from(arn: &str) -> Self {
+        Self::new(arn)
+    }
+}
+
+impl From<String> for RoleArn {
+    fn from(arn: String) -> Self {
+        Self::new(arn)
+    }
+}
+
+impl From<&String> for RoleArn {
+    fn from(arn: &String) -> Self {
+        Self::new(arn.clone())
+    }
+}
+
+impl From<Option<String>> for RoleArn {
+    fn from(arn: Option<String>) -> Self {
+        Self(arn)
+    }
+}
+
+impl From<Option<&str>> for RoleArn {
+    fn from(arn: Option<&str>) -> Self {
+        Self(arn.map(str::to_owned))
+    }
+}
+
+/// AWS credentials from a Vercel OIDC token, through STS `AssumeRoleWithWebIdentity`.
+///
+/// Implements [`ProvideCredentials`], so it goes into
+/// `aws_config::defaults(..).credentials_provider(..)` and any SDK client. Clones share one
+/// cache: a process with many SDK clients makes one STS call per credential lifetime.
+///
+/// See the [crate docs](crate) for the caching and retry rules.
+#[derive(Clone)]
+pub struct AwsCredentialsProvider {
+    inner: Arc<State>,
+}
+
+enum State {
+    Ready {
+        cache: RefreshAheadCache<Credentials, Error>,
+        summary: Summary,
+    },
+    /// The one-call constructor could not resolve its configuration; every call fails with it.
+    Invalid(Error),
+}
+
+/// What `Debug` shows: settings, never a secret.
+#[derive(Debug, Clone)]
+struct Summary {
+    role_arn: String,
+    session_name: String,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    attempt_timeout: Duration,
+}
+
+impl fmt::Debug for AwsCredentialsProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.inner {
+            State::Ready { cache, summary } => f
+                .debug_struct("AwsCredentialsProvider")
+                .field("role_arn", &summary.role_arn)
+                .field("session_name", &summary.session_name)
+                .field("region", &summary.region)
+                .field("endpoint_url", &summary.endpoint_url)
+                .field("expires_at", &cache.expires_at())
+                .finish_non_exhaustive(),
+            State::Invalid(error) => f
+                .debug_struct("AwsCredentialsProvider")
+                .field("invalid", &error.to_string())
+                .finish(),
+        }
+    }
+}
+
+impl AwsCredentialsProvider {
+    /// A builder for the role `role_arn` (pass [`RoleArn::from_env`] to read `AWS_ROLE_ARN`).
+    pub fn builder(role_arn: impl Into<RoleArn>) -> AwsCredentialsProviderBuilder {
+        AwsCredentialsProviderBuilder::new(role_arn.into())
+    }
+
+    /// A provider whose every call fails with `error` (the one-call constructor's fallback).
+    pub(crate) fn invalid(error: Error) -> Self {
+        Self {
+            inner: Arc::new(State::Invalid(error)),
+        }
+    }
+
+    /// Credentials, from the cache when valid ones are there; else waits for the (shared) load.
+    ///
+    /// The same as [`ProvideCredentials::provide_credentials`], with this crate's typed error.
+    pub async fn credentials(&self) -> Result<Credentials, Error> {
+        match &*self.inner {
+            State::Ready { cache, .. } => cache.get().await,
+            State::Invalid(error) => Err(error.clone()),
+        }
+    }
+
+    /// When the cached credentials expire, if there are any.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        match &*self.inner {
+            State::Ready { cache, .. } => cache.expires_at(),
+            State::Invalid(_) => None,
+        }
+    }
+
+    /// Drops the cached credentials, so the next call assumes the role again (for example after
+    /// the role's permissions changed).
+    pub fn invalidate(&self) {
+        if let State::Ready { cache, .. } = &*self.inner {
+            cache.invalidate();
+        }
+    }
+
+    /// The role this provider assumes (empty when its configuration is invalid).
+    pub fn role_arn(&self) -> &str {
+        match &*self.inner {
+            State::Ready { summary, .. } => &summary.role_arn,
+            State::Invalid(_) => "",
+        }
+    }
+
+    /// The session name sent to STS (empty when its configuration is invalid).
+    pub fn session_name(&self) -> &str {
+        match &*self.inner {
+            State::Ready { summary, .. } => &summary.session_name,
+            State::Invalid(_) => "",
+        }
+    }
+
+    /// The region of the STS client, when one is set.
+    pub fn region(&self) -> Option<&str> {
+        match &*self.inner {
+            State::Ready { summary, .. } => summary.region.as_deref(),
+            State::Invalid(_) => None,
+        }
+    }
+
+    /// The STS endpoint override, when one is set (else the SDK's regional endpoint).
+    pub fn endpoint_url(&self) -> Option<&str> {
+        match &*self.inner {
+            State::Ready { summary, .. } => summary.endpoint_url.as_deref(),
+            State::Invalid(_) => None,
+        }
+    }
+}
+
+impl ProvideCredentials for AwsCredentialsProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match &*self.inner {
+            State::Ready { cache, summary } => {
+                // The cached path: an atomic load, a coarse clock read and an `Arc` clone.
+                if let Some(credentials) = cache.try_get() {
+                    return provider::future::ProvideCredentials::ready(Ok(credentials));
+                }
+                let timeout = summary.attempt_timeout;
+                provider::future::ProvideCredentials::new(async move {
+                    cache
+                        .get()
+                        .await
+                        .map_err(|e| e.into_credentials_error(timeout))
+                })
+            }
+            State::Invalid(error) => provider::future::ProvideCredentials::ready(Err(error
+                .clone()
+                .into_credentials_error(Duration::ZERO))),
+        }
+    }
+}
+
+/// Builder for [`AwsCredentialsProvider`]; see [`AwsCredentialsProvider::builder`].
+#[derive(Debug)]
+pub struct AwsCredentialsProviderBuilder {
+    role_arn: RoleArn,
+    session_name: Option<String>,
+    policy_arns: Vec<String>,
+    policy: Option<String>,
+    duration: Option<Duration>,
+    provider_id: Option<String>,
+    region: Option<Region>,
+    endpoint_url: Option<String>,
+    sdk_config: Option<SdkConfig>,
+    token_source: Option<SharedTokenSource>,
+    audience: Option<String>,
+    jti: Option<String>,
+    env: Env,
+    clock: Option<SharedTimeSource>,
+    refresh_window: Duration,
+    jitter: f64,
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    attempt_timeout: Duration,
+}
+
+impl AwsCredentialsProviderBuilder {
+    fn new(role_arn: RoleArn) -> Self {
+        Self {
+            role_arn,
+            session_name: None,
+            policy_arns: Vec::new(),
+            policy: None,
+            duration: None,
+            provider_id: None,
+            region: None,
+            endpoint_url: None,
+            sdk_config: None,
+            token_source: None,
+            audience: None,
+            jti: None,
+            env: Env::real(),
+            clock: None,
+            refresh_window: DEFAULT_REFRESH_WINDOW,
+            jitter: DEFAULT_JITTER,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+
+    /// The role session name (`RoleSessionName`, 2–64 characters of `[A-Za-z0-9+=,.@_-]`).
+    /// Defaults to `AWS_ROLE_SESSION_NAME`, else `vercel-oidc-<unix millis>`.
+    pub fn role_session_name(mut self, name: impl Into<String>) -> Self {
+        self.session_name = Some(name.into());
+        self
+    }
+
+    /// Adds a managed session policy ARN (`PolicyArns`, at most 10). Defaults to none.
+    pub fn policy_arn(mut self, arn: impl Into<String>) -> Self {
+        self.policy_arns.push(arn.into());
+        self
+    }
+
+    /// Sets all managed session policy ARNs (`PolicyArns`, at most 10). Defaults to none.
+    pub fn policy_arns<I, S>(mut self, arns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy_arns = arns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An inline session policy (`Policy`, JSON, at most 2048 characters). Defaults to none.
+    pub fn policy(mut self, policy: impl Into<String>) -> Self {
+        self.policy = Some(policy.into());
+        self
+    }
+
+    /// The session duration (`DurationSeconds`, 900 s to 12 h, whole seconds). Defaults to
+    /// omitting it, so STS applies its default (1 hour).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// `ProviderId`, for OAuth 2.0 access tokens only (not needed for Vercel's OIDC tokens).
+    /// Defaults to omitting it.
+    pub fn provider_id(mut self, provider_id: impl Into<String>) -> Self {
+        self.provider_id = Some(provider_id.into());
+        self
+    }
+
+    /// The region of the STS client. Defaults to the region of the [`SdkConfig`] given to
+    /// [`sdk_config`](Self::sdk_config), then `AWS_REGION`, then `AWS_DEFAULT_REGION`; never a
+    /// silent `us-east-1`: with none of them (and no endpoint override) `build` fails.
+    pub fn region(mut self, region: impl Into<Region>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The STS endpoint, e.g. `https://sts.eu-west-1.amazonaws.com` or a VPC endpoint. Defaults
+    /// to `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL` (both ignored when
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the endpoint of the [`SdkConfig`], then
+    /// the SDK's regional endpoint.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Takes the STS client's region, endpoint, HTTP client, sleep and time sources, FIPS and
+    /// dual-stack settings from `config` (its credentials provider, retry and timeout settings
+    /// are not used: this provider retries itself). Defaults to none: an STS client with the
+    /// SDK's defaults.
+    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// Where the OIDC token comes from; a fresh one is fetched for every STS call. Defaults to
+    /// the Vercel chain ([`VercelTokenSource`]) reading this builder's [`Env`].
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.token_source = Some(SharedTokenSource::new(source));
+        self
+    }
+
+    /// Exchanges each token for one with this `aud` (SPEC §7) before sending it to STS.
+    /// Defaults to none: the Vercel token goes to STS as it is.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The `jti` to request in the audience exchange (only with [`audience`](Self::audience)).
+    /// Defaults to none.
+    pub fn jti(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
+        self
+    }
+
+    /// The environment variables this provider (and its default token source) reads. Defaults
+    /// to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The clock credentials' expiry is compared against. Defaults to the system clock.
+    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long before expiry the background refresh starts. Defaults to 5 minutes.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
+        self
+    }
+
+    /// Up to this fraction of the refresh window is added at random per credential, so many
+    /// instances do not call STS at the same moment. Defaults to `0.2`.
+    pub fn refresh_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// How many STS requests one load makes at most for retryable failures (throttling, 5xx,
+    /// timeouts, `IDPCommunicationError`, JWKS retrieval failures). Defaults to 4; at least 1.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first retry waits a random time up to this (full jitter), doubling per retry.
+    /// Defaults to 200 ms.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The cap of the retry backoff. Defaults to 5 s.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The timeout of one STS request. Defaults to 10 s.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Resolves the configuration and builds the provider (and its STS client, once).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfiguration`] when the role ARN is missing or malformed, no region can
+    /// be found (and no endpoint is set), or an option is out of range.
+    pub fn build(self) -> Result<AwsCredentialsProvider, Error> {
+        let env = self.env.clone();
+        let role_arn = match self.role_arn.0 {
+            Some(arn) => arn,
+            None => env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
+                Error::config(format!(
+                    "no role ARN: pass one to AwsCredentialsProvider::builder or set {ENV_ROLE_ARN}"
+                ))
+            })?,
+        };
+        validate_role_arn(&role_arn)?;
+        let session_name = match self.session_name.or_else(|| env.get_non_empty(ENV_SESSION_NAME))
+        {
+            Some(name) => name,
+            None => {
+                let millis = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                format!("vercel-oidc-{millis}")
+            }
+        };
+        validate_session_name(&session_name)?;
+        if self.policy_arns.len() > MAX_POLICY_ARNS {
+            return Err(Error::config(format!(
+                "{} policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
+                self.policy_arns.len()
+            )));
+        }
+        if let Some(bad) = self.policy_arns.iter().find(|a| !a.starts_with("arn:")) {
+            return Err(Error::config(format!(
+                "policy ARN {bad:?} is not an ARN (arn:…)"
+            )));
+        }
+        if let Some(policy) = &self.policy
+            && (policy.trim().is_empty() || policy.chars().count() > MAX_POLICY_LEN)
+        {
+            return Err(Error::config(format!(
+                "the inline session policy must be 1 to {MAX_POLICY_LEN} characters"
+            )));
+        }
+        let duration_seconds = match self.duration {
+            None => None,
+            Some(d) if (MIN_DURATION..=MAX_DURATION).contains(&d) && d.subsec_nanos() == 0 => {
+                Some(d.as_secs() as i32)
+            }
+            Some(d) => {
+                return Err(Error::config(format!(
+                    "session duration {d:?} is out of range: whole seconds from 900 s to 12 h"
+                )));
+            }
+        };
+        if self.attempt_timeout.is_zero() {
+            return Err(Error::config("the STS attempt timeout must not be zero"));
+        }
+
+        // Region: explicit, SdkConfig, env. Never a silent default.
+        let region = self
+            .region
+            .or_else(|| self.sdk_config.as_ref().and_then(|c| c.region().cloned()))
+            .or_else(|| {
+                env.get_non_empty(ENV_REGION)
+                    .or_else(|| env.get_non_empty(ENV_DEFAULT_REGION))
+                    .map(Region::new)
+            });
+        // Endpoint: explicit, env (service-specific first), then the SdkConfig's (below).
+        let ignore_env_endpoints = env
+            .get(ENV_IGNORE_ENDPOINTS)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint_url = self.endpoint_url.or_else(|| {
+            if ignore_env_endpoints {
+                None
+            } else {
+                env.get_non_empty(ENV_ENDPOINT_STS)
+                    .or_else(|| env.get_non_empty(ENV_ENDPOINT))
+            }
+        });
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(Error::config(format!(
+                "STS endpoint {url:?} is not an http(s) URL"
+            )));
+        }
+        let sdk_endpoint = self
+            .sdk_config
+            .as_ref()
+            .and_then(|c| c.endpoint_url())
+            .map(str::to_owned);
+        if region.is_none() && endpoint_url.is_none() && sdk_endpoint.is_none() {
+            return Err(Error::config(format!(
+                "no AWS region for STS: set {ENV_REGION}, call .region(..), or build from an \
+                 SdkConfig with a region (this provider never assumes us-east-1)"
+            )));
+        }
+
+        let mut sts = match &self.sdk_config {
+            Some(config) => aws_sdk_sts::config::Builder::from(config),
+            None => aws_sdk_sts::config::Builder::new().behavior_version(BehaviorVersion::latest()),
+        };
+        sts.set_region(region.clone());
+        if let Some(url) = &endpoint_url {
+            sts.set_endpoint_url(Some(url.clone()));
+        }
+        // This provider retries (with a fresh token when needed); SDK retries would multiply it.
+        sts.set_retry_config(Some(RetryConfig::disabled()));
+        sts.set_timeout_config(Some(
+            TimeoutConfig::builder()
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(self.attempt_timeout))
+                .operation_attempt_timeout(self.attempt_timeout)
+                .build(),
+        ));
+        let client = aws_sdk_sts::Client::from_conf(sts.build());
+
+        let clock = self.clock.unwrap_or_default();
+        let source = match self.token_source {
+            Some(source) => source,
+            None => SharedTokenSource::new(
+                VercelTokenSource::builder()
+                    .env(env.clone())
+                    .time_source(clock.clone())
+                    .build(),
+            ),
+        };
+        let source = match self.audience {
+            None => source,
+            Some(audience) => {
+                let mut request = ExchangeRequest::new(audience);
+                if let Some(jti) = self.jti {
+                    request = request.jti(jti);
+                }
+                let exchange = AudienceExchange::builder()
+                    .env(env.clone())
+                    .time_source(clock.clone())
+                    .build()
+                    .map_err(|e| Error::InvalidConfiguration {
+                        message: "the audience exchange could not be set up".into(),
+                        source: Some(Arc::new(e)),
+                    })?;
+                SharedTokenSource::new(ExchangeTokenSource::new(source, exchange, request))
+            }
+        };
+
+        let summary = Summary {
+            role_arn: role_arn.clone(),
+            session_name: session_name.clone(),
+            region: region.map(|r| r.to_string()),
+            endpoint_url: endpoint_url.or(sdk_endpoint),
+            attempt_timeout: self.attempt_timeout,
+        };
+        let loader = Arc::new(Loader {
+            client,
+            role_arn,
+            session_name,
+            policy_arns: self.policy_arns,
+            policy: self.policy,
+            duration_seconds,
+            provider_id: self.provider_id,
+            source,
+            clock: clock.clone(),
+            max_attempts: self.max_attempts,
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff.max(self.initial_backoff),
+        });
+        let cache = RefreshAheadCache::builder()
+            .refresh_window(self.refresh_window)
+            .jitter(self.jitter)
+            .time_source(clock)
+            .build(move || {
+                let loader = Arc::clone(&loader);
+                async move { loader.load().await }
+            });
+        tracing::debug!(
+            role_arn = %summary.role_arn,
+            session_name = %summary.session_name,
+            region = ?summary.region,
+            endpoint_url = ?summary.endpoint_url,
+            "vercel-oidc-aws: provider built"
+        );
+        Ok(AwsCredentialsProvider {
+            inner: Arc::new(State::Ready { cache, summary }),
+        })
+    }
+}
+
+fn validate_role_arn(arn: &str) -> Result<(), Error> {
+    // arn:<partition>:iam::<account>:role/<path/name>
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && !parts[4].is_empty()
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len()
+        && arn.len() <= 2048;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "role ARN {arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        )))
+    }
+}
+
+fn validate_session_name(name: &str) -> Result<(), Error> {
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "role session name {name:?} must be 2 to 64 characters of [A-Za-z0-9+=,.@_-]"
+        )))
+    }
+}
+
+/// Everything one STS load needs; shared by the cache's loader closure.
+struct Loader {
+    client: aws_sdk_sts::Client,
+    role_arn: String,
+    session_name: String,
+    policy_arns: Vec<String>,
+    policy: Option<String>,
+    duration_seconds: Option<i32>,
+    provider_id: Option<String>,
+    source: SharedTokenSource,
+    clock: SharedTimeSource,
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+/// What to do after a failed attempt.
+enum Next {
+    /// Retry after a backoff (throttling, 5xx, timeouts, IdP trouble).
+    Retry,
+    /// Fetch a new OIDC token and retry at once (`ExpiredTokenException`), once per load.
+    NewToken,
+    /// Give up: STS rejected the request.
+    Reject,
+    /// Give up: STS rejected the request's parameters.
+    InvalidParameters,
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+const TRANSIENT_CODES: &[&str] = &[
+    "IDPCommunicationError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+const INVALID_PARAMETER_CODES: &[&str] = &[
+    "ValidationError",
+    "MalformedPolicyDocument",
+    "PackedPolicyTooLarge",
+];
+/// STS's message when it could not fetch the IdP's keys: transient (AWS documents a retry).
+const KEY_RETRIEVAL_MESSAGE: &str = "couldn't retrieve verification key";
+
+fn classify(failure: &StsFailure) -> Next {
+    match failure {
+        StsFailure::Timeout | StsFailure::Transport { .. } => Next::Retry,
+        StsFailure::Client { .. } => Next::InvalidParameters,
+        StsFailure::Status { status } => {
+            if *status >= 500 || *status == 429 {
+                Next::Retry
+            } else {
+                Next::Reject
+            }
+        }
+        StsFailure::Service {
+            code,
+            message,
+            status,
+            ..
+        } => {
+            let code = code.as_str();
+            if THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) {
+                Next::Retry
+            } else if code == "InvalidIdentityToken"
+                && message
+                    .as_deref()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains(KEY_RETRIEVAL_MESSAGE))
+            {
+                Next::Retry
+            } else if code == "ExpiredTokenException" || code == "ExpiredToken" {
+                Next::NewToken
+            } else if INVALID_PARAMETER_CODES.contains(&code) {
+                Next::InvalidParameters
+            } else if status.is_some_and(|s| s >= 500 || s == 429) {
+                Next::Retry
+            } else {
+                Next::Reject
+            }
+        }
+    }
+}
+
+impl Loader {
+    /// One load: fresh token, STS, retries. Returns the credentials and their expiry.
+    async fn load(&self) -> Result<(Credentials, SystemTime), Error> {
+        let mut attempt: u32 = 0;
+        let mut renewed_token = false;
+        loop {
+            attempt += 1;
+            let token = match self.source.token().await {
+                Ok(token) => token,
+                Err(e) if e.is_not_configured() => return Err(Error::NoToken(e)),
+                Err(e) if e.is_transient() && attempt < self.max_attempts => {
+                    tracing::debug!(attempt, error = %e, "vercel-oidc-aws: token source failed; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::TokenSource(e)),
+            };
+            tracing::debug!(
+                attempt,
+                role_arn = %self.role_arn,
+                session_name = %self.session_name,
+                "vercel-oidc-aws: AssumeRoleWithWebIdentity"
+            );
+            let failure = match self.assume(&token).await {
+                Ok(output) => return self.credentials_from(output),
+                Err(failure) => failure,
+            };
+            match classify(&failure) {
+                Next::Retry if attempt < self.max_attempts => {
+                    tracing::debug!(attempt, %failure, "vercel-oidc-aws: retryable STS failure");
+                    self.backoff(attempt).await;
+                }
+                Next::Retry => {
+                    return Err(Error::Unavailable {
+                        attempts: attempt,
+                        failure,
+                    });
+                }
+                Next::NewToken if !renewed_token && attempt < self.max_attempts.max(2) => {
+                    tracing::debug!("vercel-oidc-aws: STS says the token expired; fetching a new one");
+                    renewed_token = true;
+                }
+                Next::NewToken | Next::Reject => {
+                    return Err(Error::Rejected {
+                        role_arn: self.role_arn.clone(),
+                        failure,
+                    });
+                }
+                Next::InvalidParameters => {
+                    return Err(Error::InvalidConfiguration {
+                        message: format!("STS rejected the request for {}", self.role_arn),
+                        source: Some(Arc::new(failure)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Full jitter: a random wait in `0..=min(max, initial * 2^(attempt-1))`.
+    async fn backoff(&self, attempt: u32) {
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.max_backoff);
+        let wait = Duration::from_millis(fastrand::u64(
+            0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX),
+        ));
+        tokio::time::sleep(wait).await;
+    }
+
+    async fn assume(&self, token: &OidcToken) -> Result<AssumeRoleWithWebIdentityOutput, StsFailure> {
+        let mut request = self
+            .client
+            .assume_role_with_web_identity()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .web_identity_token(token.expose_secret());
+        for arn in &self.policy_arns {
+            request = request.policy_arns(PolicyDescriptorType::builder().arn(arn).build());
+        }
+        if let Some(policy) = &self.policy {
+            request = request.policy(policy);
+        }
+        if let Some(seconds) = self.duration_seconds {
+            request = request.duration_seconds(seconds);
+        }
+        if let Some(id) = &self.provider_id {
+            request = request.provider_id(id);
+        }
+        request.send().await.map_err(failure_from)
+    }
+
+    fn credentials_from(
+        &self,
+        output: AssumeRoleWithWebIdentityOutput,
+    ) -> Result<(Credentials, SystemTime), Error> {
+        let invalid = |reason: &str, expiration: Option<SystemTime>| Error::InvalidResponse {
+            reason: reason.to_owned(),
+            expiration,
+        };
+        let account_id = output
+            .assumed_role_user()
+            .map(|u| u.arn())
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        let Some(c) = output.credentials else {
+            return Err(invalid("the response has no credentials", None));
+        };
+        let expiration = SystemTime::try_from(c.expiration)
+            .map_err(|_| invalid("the expiration is not a valid time", None))?;
+        if c.access_key_id.is_empty() || c.secret_access_key.is_empty() || c.session_token.is_empty()
+        {
+            return Err(invalid("a credential field is empty", Some(expiration)));
+        }
+        if expiration <= self.clock.now() {
+            return Err(invalid(
+                "the credentials are already expired",
+                Some(expiration),
+            ));
+        }
+        let mut builder = Credentials::builder()
+            .access_key_id(c.access_key_id)
+            .secret_access_key(c.secret_access_key)
+            .session_token(c.session_token)
+            .expiry(expiration)
+            .provider_name(PROVIDER_NAME);
+        if let Some(account) = account_id {
+            builder = builder.account_id(account);
+        }
+        tracing::debug!(
+            role_arn = %self.role_arn,
+            expires_in_s = expiration
+                .duration_since(self.clock.now())
+                .map_or(0, |d| d.as_secs()),
+            "vercel-oidc-aws: assumed role"
+        );
+        Ok((builder.build(), expiration))
+    }
+}
+
+/// The failure of one request, without keeping the SDK error (its raw response may hold a
+/// body, and `Debug` of the request holds the token).
+fn failure_from(
+    error: SdkError<AssumeRoleWithWebIdentityError, aws_smithy_runtime_api::http::Response>,
+) -> StsFailure {
+    match &error {
+        SdkError::TimeoutError(_) => StsFailure::Timeout,
+        SdkError::DispatchFailure(failure) => {
+            if failure.is_timeout() {
+                StsFailure::Timeout
+            } else if failure.is_user() {
+                StsFailure::Client {
+                    detail: describe(&error),
+                }
+            } else {
+                StsFailure::Transport {
+                    detail: describe(&error),
+                }
+            }
+        }
+        SdkError::ConstructionFailure(_) => StsFailure::Client {
+            detail: describe(&error),
+        },
+        SdkError::ResponseError(response) => match response.raw().status().as_u16() {
+            status @ 200..=299 | status @ 500.. | status @ 429 => {
+                // An unreadable answer (cut short, not XML) is treated as a transport problem.
+                if (200..300).contains(&status) {
+                    StsFailure::Transport {
+                        detail: format!("STS answered HTTP {status} with an unreadable body"),
+                    }
+                } else {
+                    StsFailure::Status { status }
+                }
+            }
+            status => StsFailure::Status { status },
+        },
+        SdkError::ServiceError(service) => {
+            let status = Some(service.raw().status().as_u16());
+            let err = service.err();
+            match err.code() {
+                Some(code) => StsFailure::Service {
+                    code: sanitize(code, 100),
+                    message: err.message().map(|m| sanitize(m, MAX_MESSAGE_LEN)),
+                    status,
+                    request_id: error.request_id().map(|id| sanitize(id, 100)),
+                },
+                None => StsFailure::Status {
+                    status: status.unwrap_or_default(),
+                },
+            }
+        }
+        _ => StsFailure::Transport {
+            detail: describe(&error),
+        },
+    }
+}
+
+/// The error's own message chain, bounded. `SdkError`'s Display and its sources name the kind
+/// of failure (and the connector's I/O error), never a body or the request.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut depth = 0;
+    while let Some(e) = current {
+        if depth > 0 {
+            out.push_str(": ");
+        }
+        out.push_str(&e.to_string());
+        current = e.source();
+        depth += 1;
+        if depth >= 5 {
+            break;
+        }
+    }
+    sanitize(&out, MAX_MESSAGE_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arn_validation() {
+        assert!(validate_role_arn("arn:aws:iam::123456789012:role/app").is_ok());
+        assert!(validate_role_arn("arn:aws-cn:iam::123456789012:role/path/app").is_ok());
+        for bad in [
+            "",
+            "role/app",
+            "arn:aws:iam::123456789012:user/app",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            let err = validate_role_arn(bad).expect_err(bad);
+            assert!(err.is_invalid_configuration(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_name_validation() {
+        assert!(validate_session_name("vercel-oidc-1@a.b=c,d+e_f").is_ok());
+        assert!(validate_session_name("x").is_err());
+        assert!(validate_session_name(&"x".repeat(65)).is_err());
+        assert!(validate_session_name("has space").is_err());
+    }
+
+    #[test]
+    fn classification() {
+        let service = |code: &str, message: &str| StsFailure::Service {
+            code: code.into(),
+            message: Some(message.into()),
+            status: Some(400),
+            request_id: None,
+        };
+        assert!(matches!(classify(&service("Throttling", "Rate exceeded")), Next::Retry));
+        assert!(matches!(classify(&service("IDPCommunicationError", "x")), Next::Retry));
+        assert!(matches!(
+            classify(&service(
+                "InvalidIdentityToken",
+                "Couldn't retrieve verification key from your identity provider"
+            )),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&service("InvalidIdentityToken", "Incorrect token audience")),
+            Next::Reject
+        ));
+        assert!(matches!(classify(&service("ExpiredTokenException", "x")), Next::NewToken));
+        assert!(matches!(classify(&service("AccessDenied", "x")), Next::Reject));
+        assert!(matches!(classify(&service("ValidationError", "x")), Next::InvalidParameters));
+        assert!(matches!(classify(&StsFailure::Status { status: 503 }), Next::Retry));
+        assert!(matches!(classify(&StsFailure::Status { status: 403 }), Next::Reject));
+        assert!(matches!(classify(&StsFailure::Timeout), Next::Retry));
+    }
+}
