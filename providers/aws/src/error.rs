@@ -34,6 +34,12 @@ pub enum StsFailure {
         /// The HTTP status.
         status: u16,
     },
+    /// STS answered 200 with a response that lacks usable credentials (cut short, a field
+    /// missing or empty).
+    Incomplete {
+        /// What is missing.
+        reason: String,
+    },
     /// The request timed out.
     Timeout,
     /// The request could not be sent or its response not read (connection refused, reset, …).
@@ -70,6 +76,9 @@ impl fmt::Display for StsFailure {
                 Ok(())
             }
             Self::Status { status } => write!(f, "STS answered HTTP {status}"),
+            Self::Incomplete { reason } => {
+                write!(f, "STS answered with an incomplete response: {reason}")
+            }
             Self::Timeout => f.write_str("the request to STS timed out"),
             Self::Transport { detail } => write!(f, "the request to STS failed: {detail}"),
             Self::Client { detail } => write!(f, "the STS request could not be made: {detail}"),

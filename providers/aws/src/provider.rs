@@ -682,6 +682,14 @@ struct Loader {
     max_backoff: Duration,
 }
 
+/// Why a 200 response gave no credentials.
+enum Unusable {
+    /// Retryable: the response was cut short or lacks a field.
+    Incomplete(&'static str),
+    /// Not retryable.
+    Fatal(Error),
+}
+
 /// What to do after a failed attempt.
 enum Next {
     /// Retry after a backoff (throttling, 5xx, timeouts, IdP trouble).
@@ -728,7 +736,9 @@ const KEY_RETRIEVAL_MESSAGE: &str = "couldn't retrieve verification key";
 
 fn classify(failure: &StsFailure) -> Next {
     match failure {
-        StsFailure::Timeout | StsFailure::Transport { .. } => Next::Retry,
+        StsFailure::Timeout | StsFailure::Transport { .. } | StsFailure::Incomplete { .. } => {
+            Next::Retry
+        }
         StsFailure::Client { .. } => Next::InvalidParameters,
         StsFailure::Status { status } => {
             if *status >= 500 || *status == 429 {
@@ -789,7 +799,13 @@ impl Loader {
                 "vercel-oidc-aws: AssumeRoleWithWebIdentity"
             );
             let failure = match self.assume(&token).await {
-                Ok(output) => return self.credentials_from(output),
+                Ok(output) => match self.credentials_from(output) {
+                    Ok(loaded) => return Ok(loaded),
+                    Err(Unusable::Incomplete(reason)) => StsFailure::Incomplete {
+                        reason: reason.to_owned(),
+                    },
+                    Err(Unusable::Fatal(error)) => return Err(error),
+                },
                 Err(failure) => failure,
             };
             match classify(&failure) {
@@ -860,11 +876,7 @@ impl Loader {
     fn credentials_from(
         &self,
         output: AssumeRoleWithWebIdentityOutput,
-    ) -> Result<(Credentials, SystemTime), Error> {
-        let invalid = |reason: &str, expiration: Option<SystemTime>| Error::InvalidResponse {
-            reason: reason.to_owned(),
-            expiration,
-        };
+    ) -> Result<(Credentials, SystemTime), Unusable> {
         let account_id = output
             .assumed_role_user()
             .map(|u| u.arn())
@@ -872,19 +884,20 @@ impl Loader {
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
         let Some(c) = output.credentials else {
-            return Err(invalid("the response has no credentials", None));
+            return Err(Unusable::Incomplete("the response has no credentials"));
         };
         let expiration = SystemTime::try_from(c.expiration)
-            .map_err(|_| invalid("the expiration is not a valid time", None))?;
+            .map_err(|_| Unusable::Incomplete("the expiration is not a valid time"))?;
         if c.access_key_id.is_empty() || c.secret_access_key.is_empty() || c.session_token.is_empty()
         {
-            return Err(invalid("a credential field is empty", Some(expiration)));
+            return Err(Unusable::Incomplete("a credential field is empty"));
         }
         if expiration <= self.clock.now() {
-            return Err(invalid(
-                "the credentials are already expired",
-                Some(expiration),
-            ));
+            // Not retried: STS's clock or the role is wrong, and asking again gives the same.
+            return Err(Unusable::Fatal(Error::InvalidResponse {
+                reason: "the credentials are already expired".to_owned(),
+                expiration: Some(expiration),
+            }));
         }
         let mut builder = Credentials::builder()
             .access_key_id(c.access_key_id)
