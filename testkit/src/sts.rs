@@ -479,11 +479,10 @@ impl Shared {
                 format!("Version must be {VERSION}"),
             ));
         }
-        let role_arn = field("RoleArn")
-            .ok_or_else(|| AwsError::validation("RoleArn is required"))?;
-        let (account, role_name) = parse_role_arn(role_arn).ok_or_else(|| {
-            AwsError::validation(format!("{role_arn} is invalid"))
-        })?;
+        let role_arn =
+            field("RoleArn").ok_or_else(|| AwsError::validation("RoleArn is required"))?;
+        let (account, role_name) = parse_role_arn(role_arn)
+            .ok_or_else(|| AwsError::validation(format!("{role_arn} is invalid")))?;
         let session = field("RoleSessionName")
             .ok_or_else(|| AwsError::validation("RoleSessionName is required"))?;
         let session_ok = (2..=64).contains(&session.len())
@@ -499,9 +498,9 @@ impl Shared {
         let duration = match field("DurationSeconds") {
             None => DEFAULT_DURATION,
             Some(text) => {
-                let seconds: u64 = text.parse().map_err(|_| {
-                    AwsError::validation("DurationSeconds must be an integer")
-                })?;
+                let seconds: u64 = text
+                    .parse()
+                    .map_err(|_| AwsError::validation("DurationSeconds must be an integer"))?;
                 if seconds < MIN_DURATION {
                     return Err(AwsError::validation(format!(
                         "1 validation error detected: Value '{seconds}' at 'durationSeconds' \
@@ -606,9 +605,8 @@ impl Shared {
 
     /// Verifies the token against the trusted issuer's JWKS, fetched now over HTTP.
     async fn verify(&self, token: &str) -> Result<serde_json::Map<String, Value>, AwsError> {
-        let parsed = jwt::parse(token).map_err(|_| {
-            AwsError::invalid_token("The web identity token is not a valid JWT")
-        })?;
+        let parsed = jwt::parse(token)
+            .map_err(|_| AwsError::invalid_token("The web identity token is not a valid JWT"))?;
         if parsed.header.get("alg").and_then(Value::as_str) != Some("RS256") {
             return Err(AwsError::invalid_token(
                 "The web identity token is not signed with a supported algorithm",
@@ -634,7 +632,9 @@ impl Shared {
                     .find(|k| k.get("kid").and_then(Value::as_str) == kid && kid.is_some())
             })
             .ok_or_else(|| {
-                AwsError::invalid_token("No key in the identity provider's key set matches the token")
+                AwsError::invalid_token(
+                    "No key in the identity provider's key set matches the token",
+                )
             })?;
         let component = |name: &str| {
             key.get(name)
@@ -681,7 +681,9 @@ impl Shared {
             .and_then(Value::as_f64)
             .is_some_and(|nbf| nbf > (now + 60) as f64)
         {
-            return Err(AwsError::invalid_token("The web identity token is not valid yet"));
+            return Err(AwsError::invalid_token(
+                "The web identity token is not valid yet",
+            ));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(aud)) => *aud == self.config.audience,
@@ -783,7 +785,9 @@ impl Shared {
             .get("x-amz-security-token")
             .and_then(|v| v.to_str().ok());
         if token != Some(issued.session_token.as_str()) {
-            return Err(denied("The security token included in the request is invalid."));
+            return Err(denied(
+                "The security token included in the request is invalid.",
+            ));
         }
         let amz_date = headers
             .get("x-amz-date")

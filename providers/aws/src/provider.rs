@@ -458,7 +458,9 @@ impl AwsCredentialsProviderBuilder {
             })?,
         };
         validate_role_arn(&role_arn)?;
-        let session_name = match self.session_name.or_else(|| env.get_non_empty(ENV_SESSION_NAME))
+        let session_name = match self
+            .session_name
+            .or_else(|| env.get_non_empty(ENV_SESSION_NAME))
         {
             Some(name) => name,
             None => {
@@ -754,12 +756,11 @@ fn classify(failure: &StsFailure) -> Next {
             ..
         } => {
             let code = code.as_str();
-            if THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) {
-                Next::Retry
-            } else if code == "InvalidIdentityToken"
+            let key_retrieval = code == "InvalidIdentityToken"
                 && message
                     .as_deref()
-                    .is_some_and(|m| m.to_ascii_lowercase().contains(KEY_RETRIEVAL_MESSAGE))
+                    .is_some_and(|m| m.to_ascii_lowercase().contains(KEY_RETRIEVAL_MESSAGE));
+            if THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) || key_retrieval
             {
                 Next::Retry
             } else if code == "ExpiredTokenException" || code == "ExpiredToken" {
@@ -820,7 +821,9 @@ impl Loader {
                     });
                 }
                 Next::NewToken if !renewed_token && attempt < self.max_attempts.max(2) => {
-                    tracing::debug!("vercel-oidc-aws: STS says the token expired; fetching a new one");
+                    tracing::debug!(
+                        "vercel-oidc-aws: STS says the token expired; fetching a new one"
+                    );
                     renewed_token = true;
                 }
                 Next::NewToken | Next::Reject => {
@@ -851,7 +854,10 @@ impl Loader {
         tokio::time::sleep(wait).await;
     }
 
-    async fn assume(&self, token: &OidcToken) -> Result<AssumeRoleWithWebIdentityOutput, StsFailure> {
+    async fn assume(
+        &self,
+        token: &OidcToken,
+    ) -> Result<AssumeRoleWithWebIdentityOutput, StsFailure> {
         let mut request = self
             .client
             .assume_role_with_web_identity()
@@ -888,7 +894,9 @@ impl Loader {
         };
         let expiration = SystemTime::try_from(c.expiration)
             .map_err(|_| Unusable::Incomplete("the expiration is not a valid time"))?;
-        if c.access_key_id.is_empty() || c.secret_access_key.is_empty() || c.session_token.is_empty()
+        if c.access_key_id.is_empty()
+            || c.secret_access_key.is_empty()
+            || c.session_token.is_empty()
         {
             return Err(Unusable::Incomplete("a credential field is empty"));
         }
@@ -943,31 +951,27 @@ fn failure_from(
             detail: describe(&error),
         },
         SdkError::ResponseError(response) => match response.raw().status().as_u16() {
-            status @ 200..=299 | status @ 500.. | status @ 429 => {
-                // An unreadable answer (cut short, not XML) is treated as a transport problem.
-                if (200..300).contains(&status) {
-                    StsFailure::Transport {
-                        detail: format!("STS answered HTTP {status} with an unreadable body"),
-                    }
-                } else {
-                    StsFailure::Status { status }
-                }
-            }
+            // An unreadable answer (cut short, not XML).
+            status @ 200..=299 => StsFailure::Incomplete {
+                reason: format!("HTTP {status} with an unreadable body"),
+            },
             status => StsFailure::Status { status },
         },
         SdkError::ServiceError(service) => {
-            let status = Some(service.raw().status().as_u16());
+            let status = service.raw().status().as_u16();
             let err = service.err();
             match err.code() {
                 Some(code) => StsFailure::Service {
                     code: sanitize(code, 100),
                     message: err.message().map(|m| sanitize(m, MAX_MESSAGE_LEN)),
-                    status,
+                    status: Some(status),
                     request_id: error.request_id().map(|id| sanitize(id, 100)),
                 },
-                None => StsFailure::Status {
-                    status: status.unwrap_or_default(),
+                // A 200 that is not an STS response (a proxy's page, cut short): unreadable.
+                None if (200..300).contains(&status) => StsFailure::Incomplete {
+                    reason: format!("HTTP {status} with a body that is not an STS response"),
                 },
+                None => StsFailure::Status { status },
             }
         }
         _ => StsFailure::Transport {
@@ -1032,8 +1036,14 @@ mod tests {
             status: Some(400),
             request_id: None,
         };
-        assert!(matches!(classify(&service("Throttling", "Rate exceeded")), Next::Retry));
-        assert!(matches!(classify(&service("IDPCommunicationError", "x")), Next::Retry));
+        assert!(matches!(
+            classify(&service("Throttling", "Rate exceeded")),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&service("IDPCommunicationError", "x")),
+            Next::Retry
+        ));
         assert!(matches!(
             classify(&service(
                 "InvalidIdentityToken",
@@ -1045,11 +1055,26 @@ mod tests {
             classify(&service("InvalidIdentityToken", "Incorrect token audience")),
             Next::Reject
         ));
-        assert!(matches!(classify(&service("ExpiredTokenException", "x")), Next::NewToken));
-        assert!(matches!(classify(&service("AccessDenied", "x")), Next::Reject));
-        assert!(matches!(classify(&service("ValidationError", "x")), Next::InvalidParameters));
-        assert!(matches!(classify(&StsFailure::Status { status: 503 }), Next::Retry));
-        assert!(matches!(classify(&StsFailure::Status { status: 403 }), Next::Reject));
+        assert!(matches!(
+            classify(&service("ExpiredTokenException", "x")),
+            Next::NewToken
+        ));
+        assert!(matches!(
+            classify(&service("AccessDenied", "x")),
+            Next::Reject
+        ));
+        assert!(matches!(
+            classify(&service("ValidationError", "x")),
+            Next::InvalidParameters
+        ));
+        assert!(matches!(
+            classify(&StsFailure::Status { status: 503 }),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&StsFailure::Status { status: 403 }),
+            Next::Reject
+        ));
         assert!(matches!(classify(&StsFailure::Timeout), Next::Retry));
     }
 }

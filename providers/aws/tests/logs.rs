@@ -87,7 +87,11 @@ async fn no_secret_in_trace_logs() {
         .load()
         .await;
     let client = aws_sdk_sts::Client::new(&config);
-    let me = client.get_caller_identity().send().await.expect("signed call");
+    let me = client
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("signed call");
     assert_eq!(me.account(), Some("123456789012"));
 
     // A forced refresh.

@@ -191,7 +191,11 @@ async fn defaults_omit_optional_fields_and_read_the_environment() {
     assert_eq!(request.field("RoleArn"), Some(ROLE));
     assert_eq!(request.field("RoleSessionName"), Some("from-env"));
     for absent in ["DurationSeconds", "Policy", "ProviderId"] {
-        assert_eq!(request.field(absent), None, "{absent} is omitted by default");
+        assert_eq!(
+            request.field(absent),
+            None,
+            "{absent} is omitted by default"
+        );
     }
     assert!(request.policy_arns().is_empty());
 
@@ -230,13 +234,22 @@ async fn invalid_options_are_configuration_errors() {
                 .policy_arns((0..11).map(|i| format!("arn:aws:iam::aws:policy/p{i}"))),
             "at most 10",
         ),
-        (f.builder().policy("x".repeat(2049)), "inline session policy"),
-        (f.builder().endpoint_url("sts.example.com"), "not an http(s) URL"),
+        (
+            f.builder().policy("x".repeat(2049)),
+            "inline session policy",
+        ),
+        (
+            f.builder().endpoint_url("sts.example.com"),
+            "not an http(s) URL",
+        ),
     ];
     for (builder, needle) in cases {
         let err = builder.build().expect_err(needle);
         assert!(err.is_invalid_configuration(), "{err}");
-        assert!(err.to_string().contains(needle), "{err} should name {needle}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should name {needle}"
+        );
     }
     assert_eq!(f.sts.calls(), 0);
 }
@@ -326,12 +339,15 @@ async fn region_and_endpoint_resolution() {
     assert_eq!(p.endpoint_url(), Some(sts_url.as_str()));
     creds(&p).await.expect("reached the emulator");
     assert_eq!(f.sts.calls(), 3);
-    let p = base(Env::from_pairs([("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]))
-        .sdk_config(&sdk)
-        .region(aws_types::region::Region::new("us-west-2"))
-        .endpoint_url(sts_url.clone())
-        .build()
-        .expect("valid");
+    let p = base(Env::from_pairs([(
+        "AWS_ENDPOINT_URL",
+        "http://127.0.0.1:1",
+    )]))
+    .sdk_config(&sdk)
+    .region(aws_types::region::Region::new("us-west-2"))
+    .endpoint_url(sts_url.clone())
+    .build()
+    .expect("valid");
     assert_eq!(p.region(), Some("us-west-2"));
     assert_eq!(p.endpoint_url(), Some(sts_url.as_str()));
 }
@@ -346,14 +362,21 @@ async fn retryable_faults_recover() {
     }
     let cases = [
         ("throttling", Inject::Sts(StsFault::Throttling)),
-        ("idp communication", Inject::Sts(StsFault::IdpCommunicationError)),
+        (
+            "idp communication",
+            Inject::Sts(StsFault::IdpCommunicationError),
+        ),
         ("key retrieval", Inject::Sts(StsFault::KeyRetrievalFailure)),
         ("503", Inject::Shared(Fault::Status(503))),
         ("500", Inject::Shared(Fault::Status(500))),
         ("429", Inject::Shared(Fault::Status(429))),
         ("dropped connection", Inject::Shared(Fault::Drop)),
-        ("timeout", Inject::Shared(Fault::Delay(Duration::from_secs(30)))),
+        (
+            "timeout",
+            Inject::Shared(Fault::Delay(Duration::from_secs(30))),
+        ),
         ("truncated", Inject::Shared(Fault::Truncated)),
+        ("garbage", Inject::Shared(Fault::Garbage)),
         ("jwks unreachable", Inject::Jwks(Fault::Status(500))),
     ];
     for (name, inject) in cases {
@@ -369,14 +392,21 @@ async fn retryable_faults_recover() {
             .unwrap_or_else(|e| panic!("{name}: {}", chain(&e)));
         assert_eq!(f.sts.calls(), 3, "{name}");
         let issued = f.sts.issued();
-        assert!(same(&c, issued.last().expect("issued")), "{name}: the last issue");
+        assert!(
+            same(&c, issued.last().expect("issued")),
+            "{name}: the last issue"
+        );
         let tokens: Vec<String> = f
             .sts
             .requests()
             .iter()
             .filter_map(|r| r.web_identity_token().map(str::to_owned))
             .collect();
-        assert_eq!(tokens, f.minted(), "{name}: a fresh token for every STS call");
+        assert_eq!(
+            tokens,
+            f.minted(),
+            "{name}: a fresh token for every STS call"
+        );
         assert_eq!(tokens.len(), 3);
         assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2], "{name}");
     }
@@ -465,7 +495,11 @@ async fn permanent_errors_are_not_retried_and_name_the_cause() {
                 f.builder().token_source(token_source_fn(move || {
                     let kid = issuer.current_kid();
                     std::future::ready(OidcToken::parse(
-                        issuer.token().audience(AUD).kid(kid).sign_with_unknown_key(),
+                        issuer
+                            .token()
+                            .audience(AUD)
+                            .kid(kid)
+                            .sign_with_unknown_key(),
                     ))
                 }))
             }),
@@ -615,7 +649,12 @@ async fn no_token_is_not_loaded_and_source_errors_are_typed() {
     );
 
     // The default chain reads VERCEL_OIDC_TOKEN from the builder's Env.
-    let token = f.issuer.token().audience(AUD).issued_at(f.clock.now()).sign();
+    let token = f
+        .issuer
+        .token()
+        .audience(AUD)
+        .issued_at(f.clock.now())
+        .sign();
     let provider = AwsCredentialsProvider::builder(ROLE)
         .env(Env::from_pairs([
             ("AWS_REGION", "eu-west-1"),
@@ -627,7 +666,9 @@ async fn no_token_is_not_loaded_and_source_errors_are_typed() {
         .expect("valid");
     creds(&provider).await.expect("credentials");
     assert_eq!(
-        f.sts.last_request().and_then(|r| r.web_identity_token().map(str::to_owned)),
+        f.sts
+            .last_request()
+            .and_then(|r| r.web_identity_token().map(str::to_owned)),
         Some(token)
     );
 
@@ -670,7 +711,12 @@ async fn audience_exchange_happens_first() {
     assert_eq!(f.issuer.requests(Endpoint::Exchange), 1);
     let sent = f.sts.last_request().expect("recorded");
     let sent = OidcToken::parse(sent.web_identity_token().expect("token")).expect("jwt");
-    assert!(sent.unverified_claims().aud.as_ref().is_some_and(|a| a.contains(AUD)));
+    assert!(
+        sent.unverified_claims()
+            .aud
+            .as_ref()
+            .is_some_and(|a| a.contains(AUD))
+    );
     assert_eq!(
         sent.unverified_claims().jti.as_deref(),
         Some("abc-123"),
@@ -734,7 +780,11 @@ async fn timer_refreshes_without_callers() {
     tokio::time::sleep(Duration::from_secs(3600 - 301)).await;
     assert_eq!(f.sts.calls(), 1);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(f.sts.calls(), 2, "refreshed at the window start with no caller");
+    assert_eq!(
+        f.sts.calls(),
+        2,
+        "refreshed at the window start with no caller"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -789,7 +839,10 @@ async fn short_lived_credentials_do_not_storm() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let calls = f.sts.calls();
-    assert!((3..=7).contains(&calls), "gaps double: {calls} calls in 30 s");
+    assert!(
+        (3..=7).contains(&calls),
+        "gaps double: {calls} calls in 30 s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -858,13 +911,19 @@ async fn works_through_aws_config_and_sdk_clients() {
         })
         .collect();
     for call in calls {
-        let me = call
-            .await
-            .expect("join")
-            .unwrap_or_else(|e| panic!("{}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+        let me = call.await.expect("join").unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(e)
+            )
+        });
         assert_eq!(me.account(), Some("123456789012"));
         assert_eq!(me.user_id(), Some(f.sts.issued()[0].access_key_id.as_str()));
     }
     assert_eq!(f.sts.caller_identity_calls(), 60);
-    assert_eq!(f.sts.calls(), 1, "one AssumeRoleWithWebIdentity for every client");
+    assert_eq!(
+        f.sts.calls(),
+        1,
+        "one AssumeRoleWithWebIdentity for every client"
+    );
 }
