@@ -20,8 +20,8 @@ use aws_types::region::Region;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
 use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
 use vercel_oidc::{
-    AudienceExchange, Env, ExchangeRequest, ExchangeTokenSource, OidcToken, SharedTokenSource,
-    TokenSource, VercelTokenSource,
+    AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
+    OidcToken, SharedTokenSource, TokenSource, VercelTokenSource,
 };
 
 use crate::error::{Error, StsFailure, sanitize};
@@ -560,6 +560,21 @@ impl AwsCredentialsProviderBuilder {
                 .operation_attempt_timeout(self.attempt_timeout)
                 .build(),
         ));
+        // Extra trust roots (VERCEL_OIDC_CA_FILE) go into an HTTPS client of our own, unless the
+        // caller brought an HTTP client in the SdkConfig (then it is theirs to configure).
+        let brought_client = self
+            .sdk_config
+            .as_ref()
+            .is_some_and(|c| c.http_client().is_some());
+        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
+            message: format!("{CA_FILE_ENV} could not be used"),
+            source: Some(Arc::new(e)),
+        })?;
+        if let Some(roots) = roots
+            && !brought_client
+        {
+            sts.set_http_client(Some(https_client_with(&roots)?));
+        }
         let client = aws_sdk_sts::Client::from_conf(sts.build());
 
         let clock = self.clock.unwrap_or_default();
@@ -631,6 +646,28 @@ impl AwsCredentialsProviderBuilder {
             inner: Arc::new(State::Ready { cache, summary }),
         })
     }
+}
+
+/// The SDK's rustls (aws-lc) HTTPS client with the platform roots plus `roots`.
+fn https_client_with(
+    roots: &ExtraRoots,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let context = TlsContext::builder()
+        .with_trust_store(
+            TrustStore::empty()
+                .with_native_roots(true)
+                .with_pem_certificate(roots.pem().to_vec()),
+        )
+        .build()
+        .map_err(|e| Error::InvalidConfiguration {
+            message: format!("{CA_FILE_ENV} could not be loaded into the STS client"),
+            source: Some(Arc::new(e)),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 fn validate_role_arn(arn: &str) -> Result<(), Error> {

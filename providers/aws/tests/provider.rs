@@ -927,3 +927,38 @@ async fn works_through_aws_config_and_sdk_clients() {
         "one AssumeRoleWithWebIdentity for every client"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn ca_file_is_used_or_reported() {
+    let f = fixture().await;
+    let base = |ca: &str| {
+        AwsCredentialsProvider::builder(ROLE)
+            .env(Env::from_pairs([
+                ("AWS_REGION", "eu-west-1"),
+                ("VERCEL_OIDC_CA_FILE", ca),
+            ]))
+            .endpoint_url(f.sts.endpoint_url())
+            .token_source(f.rotating())
+            .time_source(f.clock.clone())
+    };
+    let err = base("/nonexistent/ca.pem")
+        .build()
+        .expect_err("missing CA file");
+    assert!(err.is_invalid_configuration());
+    assert!(
+        chain(&err).contains("VERCEL_OIDC_CA_FILE"),
+        "{}",
+        chain(&err)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ca.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    std::fs::write(&path, cert.cert.pem()).expect("write");
+    let provider = base(path.to_str().expect("utf-8"))
+        .build()
+        .expect("a valid CA file");
+    // The STS client with the extra roots still reaches a plain-HTTP endpoint.
+    creds(&provider).await.expect("credentials");
+    assert_eq!(f.sts.calls(), 1);
+}
