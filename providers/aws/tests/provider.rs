@@ -22,6 +22,9 @@ use vercel_oidc::{Env, OidcToken, TokenOrigin, token_source_fn};
 use vercel_oidc_aws::{AwsCredentialsProvider, AwsCredentialsProviderBuilder, RoleArn};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};
 
+#[path = "provider/emulator.rs"]
+mod emulator;
+
 const ROLE: &str = "arn:aws:iam::123456789012:role/vercel-app";
 const AUD: &str = "sts.amazonaws.com";
 
