@@ -85,14 +85,15 @@
 //! - STS's response is untrusted: credentials that are missing, empty or already expired are an
 //!   error, not a value.
 
+mod builder;
 mod error;
+mod load;
 mod provider;
 
+pub use builder::{AwsCredentialsProviderBuilder, MAX_DURATION, MIN_DURATION, RoleArn};
 pub use error::{Error, StsFailure};
-pub use provider::{
-    AwsCredentialsProvider, AwsCredentialsProviderBuilder, MAX_DURATION, MIN_DURATION,
-    PROVIDER_NAME, RoleArn,
-};
+pub use load::PROVIDER_NAME;
+pub use provider::AwsCredentialsProvider;
 
 /// The one-call provider, like the npm `awsCredentialsProvider({ roleArn })`: token, region and
 /// endpoint from the environment.

@@ -853,8 +853,18 @@ async fn invalidate_forces_a_new_load() {
     let f = fixture().await;
     let provider = f.builder().build().expect("valid");
     let a = creds(&provider).await.expect("credentials");
+    assert_eq!(
+        provider
+            .fallback_on_interrupt()
+            .map(|c| c.access_key_id().to_owned()),
+        Some(a.access_key_id().to_owned())
+    );
     let clone = provider.clone();
     clone.invalidate();
+    assert!(
+        provider.fallback_on_interrupt().is_none(),
+        "clones share the cache"
+    );
     let b = creds(&provider).await.expect("credentials");
     assert_ne!(a.access_key_id(), b.access_key_id());
     assert_eq!(f.sts.calls(), 2);
