@@ -90,12 +90,6 @@ impl From<Option<&str>> for RoleArn {
     }
 }
 
-/// AWS credentials from a Vercel OIDC token, through STS `AssumeRoleWithWebIdentity`.
-///
-/// Implements [`ProvideCredentials`], so it goes into
-/// `aws_config::defaults(..).credentials_provider(..)` and any SDK client. Clones share one
-/// cache: a process with many SDK clients makes one STS call per credential lifetime.
-
 /// Builder for [`AwsCredentialsProvider`]; see [`AwsCredentialsProvider::builder`].
 #[derive(Debug)]
 pub struct AwsCredentialsProviderBuilder {

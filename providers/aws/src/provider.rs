@@ -11,6 +11,11 @@ use vercel_oidc::cache::RefreshAheadCache;
 use crate::builder::{AwsCredentialsProviderBuilder, RoleArn};
 use crate::error::Error;
 
+/// AWS credentials from a Vercel OIDC token, through STS `AssumeRoleWithWebIdentity`.
+///
+/// Implements [`ProvideCredentials`], so it goes into
+/// `aws_config::defaults(..).credentials_provider(..)` and any SDK client. Clones share one
+/// cache: a process with many SDK clients makes one STS call per credential lifetime.
 ///
 /// See the [crate docs](crate) for the caching and retry rules.
 #[derive(Clone)]
