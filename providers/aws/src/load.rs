@@ -132,7 +132,9 @@ impl Loader {
     /// One load: fresh token, STS, retries. Returns the credentials and their expiry.
     pub(crate) async fn load(&self) -> Result<(Credentials, SystemTime), Error> {
         let mut attempt: u32 = 0;
-        let mut renewed_token = false;
+        // The token STS called expired, and what it said: a source that hands the same token
+        // back gets no second STS call.
+        let mut expired: Option<(OidcToken, StsFailure)> = None;
         loop {
             attempt += 1;
             let token = match self.source.token().await {
@@ -145,6 +147,17 @@ impl Loader {
                 }
                 Err(e) => return Err(Error::TokenSource(e)),
             };
+            if let Some((old, failure)) = &expired
+                && *old == token
+            {
+                tracing::debug!(
+                    "vercel-oidc-aws: the token source returned the same expired token"
+                );
+                return Err(Error::Rejected {
+                    role_arn: self.role_arn.clone(),
+                    failure: failure.clone(),
+                });
+            }
             tracing::debug!(
                 attempt,
                 role_arn = %self.role_arn,
@@ -172,11 +185,11 @@ impl Loader {
                         failure,
                     });
                 }
-                Next::NewToken if !renewed_token && attempt < self.max_attempts.max(2) => {
+                Next::NewToken if expired.is_none() => {
                     tracing::debug!(
                         "vercel-oidc-aws: STS says the token expired; fetching a new one"
                     );
-                    renewed_token = true;
+                    expired = Some((token, failure));
                 }
                 Next::NewToken | Next::Reject => {
                     return Err(Error::Rejected {

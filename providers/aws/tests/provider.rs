@@ -610,6 +610,30 @@ async fn expired_token_fetches_a_new_token_once() {
     assert_eq!(f.sts.calls(), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
+    // The source hands back the same token: no second STS call.
+    let f = fixture().await;
+    f.sts.inject(1, StsFault::ExpiredToken);
+    let fixed = f
+        .issuer
+        .token()
+        .audience(AUD)
+        .issued_at(f.clock.now())
+        .sign();
+    let provider = f
+        .builder()
+        .token_source(vercel_oidc::FixedTokenSource::new(
+            OidcToken::parse(fixed).expect("jwt"),
+        ))
+        .build()
+        .expect("valid");
+    let err = creds(&provider).await.expect_err("same token");
+    assert!(
+        chain(&err).contains("ExpiredTokenException"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(f.sts.calls(), 1);
+
     // Always expired: one retry only, then a provider error naming the code.
     let f = fixture().await;
     f.sts.inject_always(StsFault::ExpiredToken);
@@ -710,8 +734,13 @@ async fn audience_exchange_happens_first() {
         .jti("abc-123")
         .build()
         .expect("valid");
+    // The exchange fails once (a transient error of the token source): retried.
+    f.issuer
+        .faults()
+        .next(Endpoint::Exchange, 1, Fault::Status(503));
     creds(&provider).await.expect("exchanged token accepted");
-    assert_eq!(f.issuer.requests(Endpoint::Exchange), 1);
+    assert_eq!(f.issuer.requests(Endpoint::Exchange), 2);
+    assert_eq!(f.sts.calls(), 1);
     let sent = f.sts.last_request().expect("recorded");
     let sent = OidcToken::parse(sent.web_identity_token().expect("token")).expect("jwt");
     assert!(
