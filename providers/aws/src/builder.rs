@@ -1,7 +1,7 @@
 //! The builder: options, their defaults from the environment, validation, the STS client.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_smithy_types::retry::RetryConfig;
@@ -9,7 +9,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
-use vercel_oidc::time::SharedTimeSource;
+use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
 use vercel_oidc::{
     AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
     SharedTokenSource, TokenSource, VercelTokenSource,
@@ -290,6 +290,7 @@ impl AwsCredentialsProviderBuilder {
     /// be found (and no endpoint is set), or an option is out of range.
     pub fn build(self) -> Result<AwsCredentialsProvider, Error> {
         let env = self.env.clone();
+        let clock = self.clock.clone().unwrap_or_default();
         let role_arn = match self.role_arn.0 {
             Some(arn) => arn,
             None => env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
@@ -305,7 +306,8 @@ impl AwsCredentialsProviderBuilder {
         {
             Some(name) => name,
             None => {
-                let millis = SystemTime::now()
+                let millis = clock
+                    .now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis());
                 format!("vercel-oidc-{millis}")
@@ -418,7 +420,6 @@ impl AwsCredentialsProviderBuilder {
         }
         let client = aws_sdk_sts::Client::from_conf(sts.build());
 
-        let clock = self.clock.unwrap_or_default();
         let source = match self.token_source {
             Some(source) => source,
             None => SharedTokenSource::new(
