@@ -185,7 +185,27 @@ impl fmt::Debug for IssuedCredentials {
 /// ```
 pub struct Sts {
     shared: Arc<Shared>,
-    server: Server,
+    server: Serving,
+    ca_pem: Option<String>,
+}
+
+/// The running server: plain HTTP through the shared [`Server`], or HTTPS through a TLS accept
+/// loop that ends when the sender is dropped.
+enum Serving {
+    Plain(Server),
+    Tls {
+        addr: SocketAddr,
+        _stop: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+impl Serving {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Plain(server) => server.addr(),
+            Self::Tls { addr, .. } => *addr,
+        }
+    }
 }
 
 impl fmt::Debug for Sts {
@@ -210,6 +230,7 @@ struct Config {
     audience: String,
     subject: Option<String>,
     max_session: u64,
+    https: bool,
 }
 
 impl StsBuilder {
@@ -227,17 +248,27 @@ impl StsBuilder {
         self
     }
 
+    /// Serves HTTPS with a certificate for `127.0.0.1` and `localhost` issued by a CA generated
+    /// for this emulator ([`Sts::ca_pem`]): for tests of extra trust roots
+    /// (`VERCEL_OIDC_CA_FILE`). Defaults to plain HTTP.
+    pub fn https(mut self) -> Self {
+        self.config.https = true;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
     ///
     /// # Errors
-    /// If the port cannot be bound or the HTTP client for the JWKS cannot be built.
+    /// If the port cannot be bound, the HTTP client for the JWKS cannot be built, or (with
+    /// [`StsBuilder::https`]) the certificates cannot be generated.
     pub async fn start(self) -> io::Result<Sts> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
             .map_err(io::Error::other)?;
         let listener = Server::bind().await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let scheme = if self.config.https { "https" } else { "http" };
+        let base_url = format!("{scheme}://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             config: self.config,
             base_url,
@@ -251,9 +282,18 @@ impl StsBuilder {
         let router = Router::new()
             .route("/", post(handle))
             .with_state(Arc::clone(&shared));
-        let server = Server::serve(listener, router)?;
+        let (server, ca_pem) = if shared.config.https {
+            let (config, ca_pem) = tls_config()?;
+            (serve_tls(listener, router, config)?, Some(ca_pem))
+        } else {
+            (Serving::Plain(Server::serve(listener, router)?), None)
+        };
         tracing::debug!(endpoint = %shared.base_url, "vercel-oidc-testkit: sts started");
-        Ok(Sts { shared, server })
+        Ok(Sts {
+            shared,
+            server,
+            ca_pem,
+        })
     }
 }
 
@@ -267,6 +307,7 @@ impl Sts {
                 audience: audience.into(),
                 subject: None,
                 max_session: MAX_DURATION,
+                https: false,
             },
         }
     }
@@ -279,6 +320,12 @@ impl Sts {
     /// The socket address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// With [`StsBuilder::https`]: the PEM of the CA that issued the server's certificate, to
+    /// write to a `VERCEL_OIDC_CA_FILE`. `None` for plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// How many `AssumeRoleWithWebIdentity` requests arrived, faulted ones included.
@@ -838,6 +885,68 @@ impl Shared {
         }
         Ok(issued)
     }
+}
+
+/// A CA and a server certificate for `127.0.0.1` / `localhost` signed by it.
+fn tls_config() -> io::Result<(rustls::ServerConfig, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let failed = |e: rcgen::Error| io::Error::other(format!("certificate generation: {e}"));
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vercel-oidc-testkit STS CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(failed)?)
+        .map_err(failed)?;
+    let leaf_key = KeyPair::generate().map_err(failed)?;
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .map_err(failed)?
+        .signed_by(&leaf_key, &ca)
+        .map_err(failed)?;
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())
+        .map_err(io::Error::other)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .map_err(io::Error::other)?;
+    Ok((config, ca.pem()))
+}
+
+/// Serves `router` over TLS until the returned handle is dropped.
+fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    config: rustls::ServerConfig,
+) -> io::Result<Serving> {
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    let acceptor = acceptor.clone();
+                    let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            tracing::debug!("vercel-oidc-testkit: sts TLS handshake failed");
+                            return;
+                        };
+                        let io = hyper_util::rt::TokioIo::new(tls);
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    Ok(Serving::Tls { addr, _stop: stop })
 }
 
 fn idp_unreachable() -> AwsError {

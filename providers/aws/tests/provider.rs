@@ -1004,3 +1004,57 @@ async fn ca_file_is_used_or_reported() {
     creds(&provider).await.expect("credentials");
     assert_eq!(f.sts.calls(), 1);
 }
+
+/// An HTTPS STS whose certificate only `VERCEL_OIDC_CA_FILE` makes trusted: the extra roots
+/// reach the STS client's TLS, and without them the handshake fails.
+#[tokio::test]
+async fn ca_file_roots_reach_the_sts_client_tls() {
+    let issuer = Arc::new(Issuer::start().await.expect("issuer"));
+    let sts = Sts::builder(issuer.team_issuer(), AUD)
+        .https()
+        .start()
+        .await
+        .expect("https sts");
+    assert!(sts.endpoint_url().starts_with("https://127.0.0.1:"));
+    let f = Fixture {
+        issuer,
+        sts,
+        clock: SharedTimeSource::new(TokioTimeSource::new()),
+        minted: Arc::default(),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, f.sts.ca_pem().expect("a CA")).expect("write");
+    let with_ca = |env: Env| {
+        AwsCredentialsProvider::builder(ROLE)
+            .env(env)
+            .endpoint_url(f.sts.endpoint_url())
+            .token_source(f.rotating())
+            .max_attempts(2)
+            .initial_backoff(Duration::from_millis(1))
+    };
+
+    let untrusted = with_ca(Env::from_pairs([("AWS_REGION", "eu-west-1")]))
+        .build()
+        .expect("valid");
+    let err = creds(&untrusted).await.expect_err("unknown CA");
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    assert!(
+        chain(&err).contains("after 2 attempt(s)"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(f.sts.calls(), 0, "no request got through the handshake");
+
+    let trusted = with_ca(Env::from_pairs([
+        ("AWS_REGION", "eu-west-1"),
+        ("VERCEL_OIDC_CA_FILE", path.to_str().expect("utf-8")),
+    ]))
+    .build()
+    .expect("valid");
+    let c = creds(&trusted)
+        .await
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    assert!(same(&c, &f.sts.issued()[0]));
+    assert_eq!(f.sts.calls(), 1);
+}
