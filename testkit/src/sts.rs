@@ -32,6 +32,13 @@
 //! | `ValidationError` | 400 | a parameter is out of range |
 //! | `Throttling` | 400 | injected ([`StsFault::Throttling`]) |
 //!
+//! `GetCallerIdentity` accepts only requests signed (SigV4, service `sts`) with credentials this
+//! emulator issued and that have not expired, with the matching `x-amz-security-token`: an SDK
+//! client that gets through has really used the provider's credentials.
+//!
+//! It serves plain HTTP, or HTTPS with a certificate from a CA it generates
+//! ([`StsBuilder::https`], [`Sts::ca_pem`]).
+//!
 //! The emulator shares no code with the AWS SDK or the `vercel-oidc-aws` provider: it parses
 //! forms and writes XML itself, and verifies tokens with this crate's own JWS code.
 

@@ -74,6 +74,8 @@
 //! | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` | STS endpoint override (optional) |
 //! | `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` | `true` ignores the two above |
 //! | `VERCEL_OIDC_TOKEN`, `VERCEL_OIDC_TOKEN_FILE`, … | the token, read by the Vercel chain |
+//! | `VERCEL_OIDC_ISSUER_URL` | issuer base for the audience exchange (with `.audience(..)`) |
+//! | `VERCEL_OIDC_CA_FILE` | extra PEM roots added to the STS client's HTTPS trust (unless the `SdkConfig` brings its own HTTP client) |
 //!
 //! All are read through [`vercel_oidc::Env`] (the builder's `.env(..)`), so tests never touch
 //! the process environment.
