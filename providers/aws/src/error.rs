@@ -267,6 +267,17 @@ mod tests {
         assert_eq!(rejected.sts_code(), Some("AccessDenied"));
     }
 
+    proptest::proptest! {
+        /// Whatever STS sends as a message, what we keep is bounded and has no control
+        /// characters (no log injection through `\r\n`).
+        #[test]
+        fn sanitize_is_bounded_and_clean(message in "\\PC*|[\\x00-\\x1f\\x7f]*", max in 0usize..400) {
+            let out = sanitize(&message, max);
+            proptest::prop_assert!(out.chars().count() <= max + 1);
+            proptest::prop_assert!(!out.chars().any(char::is_control));
+        }
+    }
+
     #[test]
     fn sanitize_bounds_and_strips_controls() {
         assert_eq!(sanitize("a\r\nb", 10), "a  b");
