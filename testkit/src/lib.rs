@@ -71,5 +71,6 @@ pub mod vercel_api;
 
 pub use faults::{Endpoint, Fault, Faults};
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
+pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};
 pub use token::TokenBuilder;
 pub use vercel_api::{VercelApi, VercelApiBuilder};

@@ -1,1 +1,115 @@
-//! Work in progress (issue for the aws provider).
+//! AWS credentials from a Vercel OIDC token: the Rust counterpart of the npm package
+//! `@vercel/oidc-aws-credentials-provider`.
+//!
+//! [`AwsCredentialsProvider`] exchanges a fresh Vercel OIDC token for temporary AWS credentials
+//! with STS `AssumeRoleWithWebIdentity`, through the real `aws-sdk-sts` client (built once and
+//! reused). It implements `aws_credential_types::provider::ProvideCredentials`, so it goes into
+//! `aws_config::defaults(..).credentials_provider(..)` and every AWS SDK client.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use aws_config::BehaviorVersion;
+//!
+//! // Like `awsCredentialsProvider({ roleArn })`: token, region and endpoint from the environment.
+//! let provider = vercel_oidc_aws::aws_credentials_provider("arn:aws:iam::123456789012:role/app");
+//! let config = aws_config::defaults(BehaviorVersion::latest())
+//!     .credentials_provider(provider)
+//!     .load()
+//!     .await;
+//! let sts = aws_sdk_sts::Client::new(&config); // or aws_sdk_s3::Client::new(&config), …
+//! let me = sts.get_caller_identity().send().await;
+//! # let _ = me;
+//! # }
+//! ```
+//!
+//! With every option (the builder's `build()` reports configuration errors at once):
+//!
+//! ```no_run
+//! # fn demo(config: &aws_types::SdkConfig) -> Result<(), vercel_oidc_aws::Error> {
+//! use std::time::Duration;
+//! use vercel_oidc_aws::AwsCredentialsProvider;
+//!
+//! let provider = AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")
+//!     .sdk_config(config) // region, endpoint, HTTP client
+//!     .role_session_name("checkout")
+//!     .duration(Duration::from_secs(3600))
+//!     .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+//!     .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
+//!     .build()?;
+//! # let _ = provider; Ok(()) }
+//! ```
+//!
+//! # Caching (SPEC §6)
+//! - While valid credentials are cached, a call returns them with an atomic load, a coarse clock
+//!   read and a clone (`provide_credentials` is `ready` at once): nobody waits on STS.
+//! - From 5 minutes before expiry (plus up to 20 % jitter), one background refresh runs while
+//!   every caller keeps getting the still-valid credentials; a timer starts it even when no
+//!   caller comes (the SDK's own identity cache asks only seconds before expiry).
+//! - With no valid credentials, all concurrent callers share one STS call.
+//! - A failed background refresh keeps serving the valid credentials and retries with backoff;
+//!   callers see an error only once the credentials have expired.
+//! - Clones share one cache: many SDK clients, one STS call per credential lifetime.
+//!
+//! # Retries
+//! One load makes up to 4 STS requests (configurable) with full-jitter exponential backoff for
+//! throttling, HTTP 5xx, timeouts, connection failures, `IDPCommunicationError` and
+//! `InvalidIdentityToken` "Couldn't retrieve verification key". `ExpiredTokenException` fetches
+//! a new OIDC token and retries once. The STS client's own retries are off, so they do not
+//! multiply. A fresh OIDC token is read for every STS request.
+//!
+//! # Errors
+//! [`Error`] maps to `CredentialsError` kinds: no Vercel token → `CredentialsNotLoaded` (a chain
+//! moves on); bad or missing configuration, or an STS `ValidationError` → `InvalidConfiguration`;
+//! STS rejections and unusable responses (including credentials that are already expired) →
+//! `ProviderError`; STS timing out on every attempt → `ProviderTimedOut`.
+//!
+//! # Environment variables
+//! | variable | meaning |
+//! |---|---|
+//! | `AWS_ROLE_ARN` | the role, when [`RoleArn::from_env`] is passed (optional) |
+//! | `AWS_ROLE_SESSION_NAME` | the session name (optional; else `vercel-oidc-<millis>`) |
+//! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the STS region when no `SdkConfig` or region is given |
+//! | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` | STS endpoint override (optional) |
+//! | `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` | `true` ignores the two above |
+//! | `VERCEL_OIDC_TOKEN`, `VERCEL_OIDC_TOKEN_FILE`, … | the token, read by the Vercel chain |
+//! | `VERCEL_OIDC_ISSUER_URL` | issuer base for the audience exchange (with `.audience(..)`) |
+//! | `VERCEL_OIDC_CA_FILE` | extra PEM roots added to the STS client's HTTPS trust (unless the `SdkConfig` brings its own HTTP client) |
+//!
+//! All are read through [`vercel_oidc::Env`] (the builder's `.env(..)`), so tests never touch
+//! the process environment.
+//!
+//! # Security
+//! - Credentials are secrets: `Credentials`' `Debug` redacts the secret key and session token,
+//!   and this crate never logs credentials or the OIDC token. Errors keep an STS error code, a
+//!   bounded, sanitised message and the request id, never a response body.
+//! - STS's response is untrusted: credentials that are missing, empty or already expired are an
+//!   error, not a value.
+
+mod builder;
+mod error;
+mod load;
+mod provider;
+
+pub use builder::{AwsCredentialsProviderBuilder, MAX_DURATION, MIN_DURATION, RoleArn};
+pub use error::{Error, StsFailure};
+pub use load::PROVIDER_NAME;
+pub use provider::AwsCredentialsProvider;
+
+/// The one-call provider, like the npm `awsCredentialsProvider({ roleArn })`: token, region and
+/// endpoint from the environment.
+///
+/// Returns the provider itself (not a `Result`), so it goes straight into
+/// `.credentials_provider(..)`. A configuration it cannot resolve (no region, a malformed role
+/// ARN, no `AWS_ROLE_ARN` with [`RoleArn::from_env`]) surfaces on first use as
+/// `CredentialsError::InvalidConfiguration`. Use [`AwsCredentialsProvider::builder`] to see
+/// such errors at once, or to set options.
+pub fn aws_credentials_provider(role_arn: impl Into<RoleArn>) -> AwsCredentialsProvider {
+    AwsCredentialsProvider::builder(role_arn)
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "vercel-oidc-aws: provider not usable");
+            AwsCredentialsProvider::invalid(error)
+        })
+}

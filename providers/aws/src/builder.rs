@@ -1,0 +1,575 @@
+//! The builder: options, their defaults from the environment, validation, the STS client.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
+use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::{
+    AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
+    SharedTokenSource, TokenSource, VercelTokenSource,
+};
+
+use crate::error::Error;
+use crate::load::Loader;
+use crate::provider::{AwsCredentialsProvider, Summary};
+
+const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
+const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+const ENV_REGION: &str = "AWS_REGION";
+const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+const ENV_ENDPOINT_STS: &str = "AWS_ENDPOINT_URL_STS";
+const ENV_ENDPOINT: &str = "AWS_ENDPOINT_URL";
+const ENV_IGNORE_ENDPOINTS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+
+/// The shortest session STS grants (15 minutes).
+pub const MIN_DURATION: Duration = Duration::from_secs(900);
+/// The longest session STS grants (12 hours; the role's own maximum may be lower).
+pub const MAX_DURATION: Duration = Duration::from_secs(43_200);
+
+const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
+const MAX_POLICY_ARNS: usize = 10;
+const MAX_POLICY_LEN: usize = 2_048;
+
+/// The role to assume: given in code, or read from `AWS_ROLE_ARN`.
+///
+/// `&str`, `String` and `Option<String>` convert into it (`None` means "from the environment"),
+/// so `AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")` and
+/// `AwsCredentialsProvider::builder(RoleArn::from_env())` both work.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleArn(Option<String>);
+
+impl RoleArn {
+    /// This role ARN.
+    pub fn new(arn: impl Into<String>) -> Self {
+        Self(Some(arn.into()))
+    }
+
+    /// The role ARN in `AWS_ROLE_ARN` (read from the builder's [`Env`] at build time).
+    pub fn from_env() -> Self {
+        Self(None)
+    }
+}
+
+impl From<&str> for RoleArn {
+    fn from(arn: &str) -> Self {
+        Self::new(arn)
+    }
+}
+
+impl From<String> for RoleArn {
+    fn from(arn: String) -> Self {
+        Self::new(arn)
+    }
+}
+
+impl From<&String> for RoleArn {
+    fn from(arn: &String) -> Self {
+        Self::new(arn.clone())
+    }
+}
+
+impl From<Option<String>> for RoleArn {
+    fn from(arn: Option<String>) -> Self {
+        Self(arn)
+    }
+}
+
+impl From<Option<&str>> for RoleArn {
+    fn from(arn: Option<&str>) -> Self {
+        Self(arn.map(str::to_owned))
+    }
+}
+
+/// Builder for [`AwsCredentialsProvider`]; see [`AwsCredentialsProvider::builder`].
+#[derive(Debug)]
+pub struct AwsCredentialsProviderBuilder {
+    role_arn: RoleArn,
+    session_name: Option<String>,
+    policy_arns: Vec<String>,
+    policy: Option<String>,
+    duration: Option<Duration>,
+    provider_id: Option<String>,
+    region: Option<Region>,
+    endpoint_url: Option<String>,
+    sdk_config: Option<SdkConfig>,
+    token_source: Option<SharedTokenSource>,
+    audience: Option<String>,
+    jti: Option<String>,
+    env: Env,
+    clock: Option<SharedTimeSource>,
+    refresh_window: Duration,
+    jitter: f64,
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    attempt_timeout: Duration,
+}
+
+impl AwsCredentialsProviderBuilder {
+    pub(crate) fn new(role_arn: RoleArn) -> Self {
+        Self {
+            role_arn,
+            session_name: None,
+            policy_arns: Vec::new(),
+            policy: None,
+            duration: None,
+            provider_id: None,
+            region: None,
+            endpoint_url: None,
+            sdk_config: None,
+            token_source: None,
+            audience: None,
+            jti: None,
+            env: Env::real(),
+            clock: None,
+            refresh_window: DEFAULT_REFRESH_WINDOW,
+            jitter: DEFAULT_JITTER,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+
+    /// The role session name (`RoleSessionName`, 2–64 characters of `[A-Za-z0-9+=,.@_-]`).
+    /// Defaults to `AWS_ROLE_SESSION_NAME`, else `vercel-oidc-<unix millis>`.
+    pub fn role_session_name(mut self, name: impl Into<String>) -> Self {
+        self.session_name = Some(name.into());
+        self
+    }
+
+    /// Adds a managed session policy ARN (`PolicyArns`, at most 10). Defaults to none.
+    pub fn policy_arn(mut self, arn: impl Into<String>) -> Self {
+        self.policy_arns.push(arn.into());
+        self
+    }
+
+    /// Sets all managed session policy ARNs (`PolicyArns`, at most 10). Defaults to none.
+    pub fn policy_arns<I, S>(mut self, arns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.policy_arns = arns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// An inline session policy (`Policy`, JSON, at most 2048 characters). Defaults to none.
+    pub fn policy(mut self, policy: impl Into<String>) -> Self {
+        self.policy = Some(policy.into());
+        self
+    }
+
+    /// The session duration (`DurationSeconds`, 900 s to 12 h, whole seconds). Defaults to
+    /// omitting it, so STS applies its default (1 hour).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// `ProviderId`, for OAuth 2.0 access tokens only (not needed for Vercel's OIDC tokens).
+    /// Defaults to omitting it.
+    pub fn provider_id(mut self, provider_id: impl Into<String>) -> Self {
+        self.provider_id = Some(provider_id.into());
+        self
+    }
+
+    /// The region of the STS client. Defaults to the region of the [`SdkConfig`] given to
+    /// [`sdk_config`](Self::sdk_config), then `AWS_REGION`, then `AWS_DEFAULT_REGION`; never a
+    /// silent `us-east-1`: with none of them (and no endpoint override) `build` fails.
+    pub fn region(mut self, region: impl Into<Region>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The STS endpoint, e.g. `https://sts.eu-west-1.amazonaws.com` or a VPC endpoint. Defaults
+    /// to `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL` (both ignored when
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the endpoint of the [`SdkConfig`], then
+    /// the SDK's regional endpoint.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Takes the STS client's region, endpoint, HTTP client, sleep and time sources, FIPS and
+    /// dual-stack settings from `config` (its credentials provider, retry and timeout settings
+    /// are not used: this provider retries itself). Defaults to none: an STS client with the
+    /// SDK's defaults.
+    pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// Where the OIDC token comes from; a fresh one is fetched for every STS call. Defaults to
+    /// the Vercel chain ([`VercelTokenSource`]) reading this builder's [`Env`].
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.token_source = Some(SharedTokenSource::new(source));
+        self
+    }
+
+    /// Exchanges each token for one with this `aud` (SPEC §7) before sending it to STS.
+    /// Defaults to none: the Vercel token goes to STS as it is.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The `jti` to request in the audience exchange (only with [`audience`](Self::audience)).
+    /// Defaults to none.
+    pub fn jti(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
+        self
+    }
+
+    /// The environment variables this provider (and its default token source) reads. Defaults
+    /// to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The clock credentials' expiry is compared against. Defaults to the system clock.
+    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long before expiry the background refresh starts. Defaults to 5 minutes.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
+        self
+    }
+
+    /// Up to this fraction of the refresh window is added at random per credential, so many
+    /// instances do not call STS at the same moment. Defaults to `0.2`.
+    pub fn refresh_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// How many STS requests one load makes at most for retryable failures (throttling, 5xx,
+    /// timeouts, `IDPCommunicationError`, JWKS retrieval failures). Defaults to 4; at least 1.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first retry waits a random time up to this (full jitter), doubling per retry.
+    /// Defaults to 200 ms.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The cap of the retry backoff. Defaults to 5 s.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The timeout of one STS request. Defaults to 10 s.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Resolves the configuration and builds the provider (and its STS client, once).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfiguration`] when the role ARN is missing or malformed, no region can
+    /// be found (and no endpoint is set), or an option is out of range.
+    pub fn build(self) -> Result<AwsCredentialsProvider, Error> {
+        let env = self.env.clone();
+        let clock = self.clock.clone().unwrap_or_default();
+        let role_arn = match self.role_arn.0 {
+            Some(arn) => arn,
+            None => env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
+                Error::config(format!(
+                    "no role ARN: pass one to AwsCredentialsProvider::builder or set {ENV_ROLE_ARN}"
+                ))
+            })?,
+        };
+        validate_role_arn(&role_arn)?;
+        let session_name = match self
+            .session_name
+            .or_else(|| env.get_non_empty(ENV_SESSION_NAME))
+        {
+            Some(name) => name,
+            None => {
+                let millis = clock
+                    .now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                format!("vercel-oidc-{millis}")
+            }
+        };
+        validate_session_name(&session_name)?;
+        if self.policy_arns.len() > MAX_POLICY_ARNS {
+            return Err(Error::config(format!(
+                "{} policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
+                self.policy_arns.len()
+            )));
+        }
+        if let Some(bad) = self.policy_arns.iter().find(|a| !a.starts_with("arn:")) {
+            return Err(Error::config(format!(
+                "policy ARN {bad:?} is not an ARN (arn:…)"
+            )));
+        }
+        if let Some(policy) = &self.policy
+            && (policy.trim().is_empty() || policy.chars().count() > MAX_POLICY_LEN)
+        {
+            return Err(Error::config(format!(
+                "the inline session policy must be 1 to {MAX_POLICY_LEN} characters"
+            )));
+        }
+        let duration_seconds = match self.duration {
+            None => None,
+            Some(d) if (MIN_DURATION..=MAX_DURATION).contains(&d) && d.subsec_nanos() == 0 => {
+                Some(d.as_secs() as i32)
+            }
+            Some(d) => {
+                return Err(Error::config(format!(
+                    "session duration {d:?} is out of range: whole seconds from 900 s to 12 h"
+                )));
+            }
+        };
+        if self.attempt_timeout.is_zero() {
+            return Err(Error::config("the STS attempt timeout must not be zero"));
+        }
+
+        // Region: explicit, SdkConfig, env. Never a silent default.
+        let region = self
+            .region
+            .or_else(|| self.sdk_config.as_ref().and_then(|c| c.region().cloned()))
+            .or_else(|| {
+                env.get_non_empty(ENV_REGION)
+                    .or_else(|| env.get_non_empty(ENV_DEFAULT_REGION))
+                    .map(Region::new)
+            });
+        // Endpoint: explicit, env (service-specific first), then the SdkConfig's (below).
+        let ignore_env_endpoints = env
+            .get(ENV_IGNORE_ENDPOINTS)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint_url = self.endpoint_url.or_else(|| {
+            if ignore_env_endpoints {
+                None
+            } else {
+                env.get_non_empty(ENV_ENDPOINT_STS)
+                    .or_else(|| env.get_non_empty(ENV_ENDPOINT))
+            }
+        });
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(Error::config(format!(
+                "STS endpoint {url:?} is not an http(s) URL"
+            )));
+        }
+        let sdk_endpoint = self
+            .sdk_config
+            .as_ref()
+            .and_then(|c| c.endpoint_url())
+            .map(str::to_owned);
+        if region.is_none() && endpoint_url.is_none() && sdk_endpoint.is_none() {
+            return Err(Error::config(format!(
+                "no AWS region for STS: set {ENV_REGION}, call .region(..), or build from an \
+                 SdkConfig with a region (this provider never assumes us-east-1)"
+            )));
+        }
+
+        let mut sts = match &self.sdk_config {
+            Some(config) => aws_sdk_sts::config::Builder::from(config),
+            None => aws_sdk_sts::config::Builder::new().behavior_version(BehaviorVersion::latest()),
+        };
+        sts.set_region(region.clone());
+        if let Some(url) = &endpoint_url {
+            sts.set_endpoint_url(Some(url.clone()));
+        }
+        // This provider retries (with a fresh token when needed); SDK retries would multiply it.
+        sts.set_retry_config(Some(RetryConfig::disabled()));
+        sts.set_timeout_config(Some(
+            TimeoutConfig::builder()
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(self.attempt_timeout))
+                .operation_attempt_timeout(self.attempt_timeout)
+                .build(),
+        ));
+        // Extra trust roots (VERCEL_OIDC_CA_FILE) go into an HTTPS client of our own, unless the
+        // caller brought an HTTP client in the SdkConfig (then it is theirs to configure).
+        let brought_client = self
+            .sdk_config
+            .as_ref()
+            .is_some_and(|c| c.http_client().is_some());
+        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
+            message: format!("{CA_FILE_ENV} could not be used"),
+            source: Some(Arc::new(e)),
+        })?;
+        if let Some(roots) = roots
+            && !brought_client
+        {
+            sts.set_http_client(Some(https_client_with(&roots)?));
+        }
+        let client = aws_sdk_sts::Client::from_conf(sts.build());
+
+        let source = match self.token_source {
+            Some(source) => source,
+            None => SharedTokenSource::new(
+                VercelTokenSource::builder()
+                    .env(env.clone())
+                    .time_source(clock.clone())
+                    .build(),
+            ),
+        };
+        let source = match self.audience {
+            None => source,
+            Some(audience) => {
+                let mut request = ExchangeRequest::new(audience);
+                if let Some(jti) = self.jti {
+                    request = request.jti(jti);
+                }
+                let exchange = AudienceExchange::builder()
+                    .env(env.clone())
+                    .time_source(clock.clone())
+                    .build()
+                    .map_err(|e| Error::InvalidConfiguration {
+                        message: "the audience exchange could not be set up".into(),
+                        source: Some(Arc::new(e)),
+                    })?;
+                SharedTokenSource::new(ExchangeTokenSource::new(source, exchange, request))
+            }
+        };
+
+        let summary = Summary {
+            role_arn: role_arn.clone(),
+            session_name: session_name.clone(),
+            region: region.map(|r| r.to_string()),
+            endpoint_url: endpoint_url.or(sdk_endpoint),
+            attempt_timeout: self.attempt_timeout,
+        };
+        let loader = Arc::new(Loader {
+            client,
+            role_arn,
+            session_name,
+            policy_arns: self.policy_arns,
+            policy: self.policy,
+            duration_seconds,
+            provider_id: self.provider_id,
+            source,
+            clock: clock.clone(),
+            max_attempts: self.max_attempts,
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff.max(self.initial_backoff),
+        });
+        let cache = RefreshAheadCache::builder()
+            .refresh_window(self.refresh_window)
+            .jitter(self.jitter)
+            .time_source(clock)
+            .build(move || {
+                let loader = Arc::clone(&loader);
+                async move { loader.load().await }
+            });
+        tracing::debug!(
+            role_arn = %summary.role_arn,
+            session_name = %summary.session_name,
+            region = ?summary.region,
+            endpoint_url = ?summary.endpoint_url,
+            "vercel-oidc-aws: provider built"
+        );
+        Ok(AwsCredentialsProvider::ready(cache, summary))
+    }
+}
+
+/// The SDK's rustls (aws-lc) HTTPS client with the platform roots plus `roots`.
+fn https_client_with(
+    roots: &ExtraRoots,
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let context = TlsContext::builder()
+        .with_trust_store(
+            TrustStore::empty()
+                .with_native_roots(true)
+                .with_pem_certificate(roots.pem().to_vec()),
+        )
+        .build()
+        .map_err(|e| Error::InvalidConfiguration {
+            message: format!("{CA_FILE_ENV} could not be loaded into the STS client"),
+            source: Some(Arc::new(e)),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
+fn validate_role_arn(arn: &str) -> Result<(), Error> {
+    // arn:<partition>:iam::<account>:role/<path/name>
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && !parts[4].is_empty()
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len()
+        && arn.len() <= 2048;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "role ARN {arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        )))
+    }
+}
+
+fn validate_session_name(name: &str) -> Result<(), Error> {
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "role session name {name:?} must be 2 to 64 characters of [A-Za-z0-9+=,.@_-]"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arn_validation() {
+        assert!(validate_role_arn("arn:aws:iam::123456789012:role/app").is_ok());
+        assert!(validate_role_arn("arn:aws-cn:iam::123456789012:role/path/app").is_ok());
+        for bad in [
+            "",
+            "role/app",
+            "arn:aws:iam::123456789012:user/app",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            let err = validate_role_arn(bad).expect_err(bad);
+            assert!(err.is_invalid_configuration(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_name_validation() {
+        assert!(validate_session_name("vercel-oidc-1@a.b=c,d+e_f").is_ok());
+        assert!(validate_session_name("x").is_err());
+        assert!(validate_session_name(&"x".repeat(65)).is_err());
+        assert!(validate_session_name("has space").is_err());
+    }
+}

@@ -1,0 +1,421 @@
+//! One credential load: a fresh token, STS `AssumeRoleWithWebIdentity`, retries.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sdk_sts::error::{ProvideErrorMetadata as _, SdkError};
+use aws_sdk_sts::operation::RequestId as _;
+use aws_sdk_sts::operation::assume_role_with_web_identity::{
+    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+};
+use aws_sdk_sts::types::PolicyDescriptorType;
+use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::{OidcToken, SharedTokenSource, TokenSource as _};
+
+use crate::error::{Error, StsFailure, sanitize};
+
+/// The name credentials from this provider carry (`Credentials::provider_name`).
+pub const PROVIDER_NAME: &str = "VercelOidc";
+
+const MAX_MESSAGE_LEN: usize = 300;
+
+/// Everything one STS load needs; shared by the cache's loader closure.
+pub(crate) struct Loader {
+    pub(crate) client: aws_sdk_sts::Client,
+    pub(crate) role_arn: String,
+    pub(crate) session_name: String,
+    pub(crate) policy_arns: Vec<String>,
+    pub(crate) policy: Option<String>,
+    pub(crate) duration_seconds: Option<i32>,
+    pub(crate) provider_id: Option<String>,
+    pub(crate) source: SharedTokenSource,
+    pub(crate) clock: SharedTimeSource,
+    pub(crate) max_attempts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+}
+
+/// Why a 200 response gave no credentials.
+enum Unusable {
+    /// Retryable: the response was cut short or lacks a field.
+    Incomplete(&'static str),
+    /// Not retryable.
+    Fatal(Error),
+}
+
+/// What to do after a failed attempt.
+enum Next {
+    /// Retry after a backoff (throttling, 5xx, timeouts, IdP trouble).
+    Retry,
+    /// Fetch a new OIDC token and retry at once (`ExpiredTokenException`), once per load.
+    NewToken,
+    /// Give up: STS rejected the request.
+    Reject,
+    /// Give up: STS rejected the request's parameters.
+    InvalidParameters,
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+const TRANSIENT_CODES: &[&str] = &[
+    "IDPCommunicationError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+const INVALID_PARAMETER_CODES: &[&str] = &[
+    "ValidationError",
+    "MalformedPolicyDocument",
+    "PackedPolicyTooLarge",
+];
+/// STS's message when it could not fetch the IdP's keys: transient (AWS documents a retry).
+const KEY_RETRIEVAL_MESSAGE: &str = "couldn't retrieve verification key";
+
+fn classify(failure: &StsFailure) -> Next {
+    match failure {
+        StsFailure::Timeout | StsFailure::Transport { .. } | StsFailure::Incomplete { .. } => {
+            Next::Retry
+        }
+        StsFailure::Client { .. } => Next::InvalidParameters,
+        StsFailure::Status { status } => {
+            if *status >= 500 || *status == 429 {
+                Next::Retry
+            } else {
+                Next::Reject
+            }
+        }
+        StsFailure::Service {
+            code,
+            message,
+            status,
+            ..
+        } => {
+            let code = code.as_str();
+            let key_retrieval = code == "InvalidIdentityToken"
+                && message
+                    .as_deref()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains(KEY_RETRIEVAL_MESSAGE));
+            if THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) || key_retrieval
+            {
+                Next::Retry
+            } else if code == "ExpiredTokenException" || code == "ExpiredToken" {
+                Next::NewToken
+            } else if INVALID_PARAMETER_CODES.contains(&code) {
+                Next::InvalidParameters
+            } else if status.is_some_and(|s| s >= 500 || s == 429) {
+                Next::Retry
+            } else {
+                Next::Reject
+            }
+        }
+    }
+}
+
+impl Loader {
+    /// One load: fresh token, STS, retries. Returns the credentials and their expiry.
+    pub(crate) async fn load(&self) -> Result<(Credentials, SystemTime), Error> {
+        let mut attempt: u32 = 0;
+        // The token STS called expired, and what it said: a source that hands the same token
+        // back gets no second STS call.
+        let mut expired: Option<(OidcToken, StsFailure)> = None;
+        loop {
+            attempt += 1;
+            let token = match self.source.token().await {
+                Ok(token) => token,
+                Err(e) if e.is_not_configured() => return Err(Error::NoToken(e)),
+                Err(e) if e.is_transient() && attempt < self.max_attempts => {
+                    tracing::debug!(attempt, error = %e, "vercel-oidc-aws: token source failed; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::TokenSource(e)),
+            };
+            if let Some((old, failure)) = &expired
+                && *old == token
+            {
+                tracing::debug!(
+                    "vercel-oidc-aws: the token source returned the same expired token"
+                );
+                return Err(Error::Rejected {
+                    role_arn: self.role_arn.clone(),
+                    failure: failure.clone(),
+                });
+            }
+            tracing::debug!(
+                attempt,
+                role_arn = %self.role_arn,
+                session_name = %self.session_name,
+                "vercel-oidc-aws: AssumeRoleWithWebIdentity"
+            );
+            let failure = match self.assume(&token).await {
+                Ok(output) => match self.credentials_from(output) {
+                    Ok(loaded) => return Ok(loaded),
+                    Err(Unusable::Incomplete(reason)) => StsFailure::Incomplete {
+                        reason: reason.to_owned(),
+                    },
+                    Err(Unusable::Fatal(error)) => return Err(error),
+                },
+                Err(failure) => failure,
+            };
+            match classify(&failure) {
+                Next::Retry if attempt < self.max_attempts => {
+                    tracing::debug!(attempt, %failure, "vercel-oidc-aws: retryable STS failure");
+                    self.backoff(attempt).await;
+                }
+                Next::Retry => {
+                    return Err(Error::Unavailable {
+                        attempts: attempt,
+                        failure,
+                    });
+                }
+                Next::NewToken if expired.is_none() => {
+                    tracing::debug!(
+                        "vercel-oidc-aws: STS says the token expired; fetching a new one"
+                    );
+                    expired = Some((token, failure));
+                }
+                Next::NewToken | Next::Reject => {
+                    return Err(Error::Rejected {
+                        role_arn: self.role_arn.clone(),
+                        failure,
+                    });
+                }
+                Next::InvalidParameters => {
+                    return Err(Error::InvalidConfiguration {
+                        message: format!("STS rejected the request for {}", self.role_arn),
+                        source: Some(Arc::new(failure)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Full jitter: a random wait in `0..=min(max, initial * 2^(attempt-1))`.
+    async fn backoff(&self, attempt: u32) {
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.max_backoff);
+        let wait = Duration::from_millis(fastrand::u64(
+            0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX),
+        ));
+        tokio::time::sleep(wait).await;
+    }
+
+    async fn assume(
+        &self,
+        token: &OidcToken,
+    ) -> Result<AssumeRoleWithWebIdentityOutput, StsFailure> {
+        let mut request = self
+            .client
+            .assume_role_with_web_identity()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .web_identity_token(token.expose_secret());
+        for arn in &self.policy_arns {
+            request = request.policy_arns(PolicyDescriptorType::builder().arn(arn).build());
+        }
+        if let Some(policy) = &self.policy {
+            request = request.policy(policy);
+        }
+        if let Some(seconds) = self.duration_seconds {
+            request = request.duration_seconds(seconds);
+        }
+        if let Some(id) = &self.provider_id {
+            request = request.provider_id(id);
+        }
+        request.send().await.map_err(failure_from)
+    }
+
+    fn credentials_from(
+        &self,
+        output: AssumeRoleWithWebIdentityOutput,
+    ) -> Result<(Credentials, SystemTime), Unusable> {
+        let account_id = output
+            .assumed_role_user()
+            .map(|u| u.arn())
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        let Some(c) = output.credentials else {
+            return Err(Unusable::Incomplete("the response has no credentials"));
+        };
+        let expiration = SystemTime::try_from(c.expiration)
+            .map_err(|_| Unusable::Incomplete("the expiration is not a valid time"))?;
+        if c.access_key_id.is_empty()
+            || c.secret_access_key.is_empty()
+            || c.session_token.is_empty()
+        {
+            return Err(Unusable::Incomplete("a credential field is empty"));
+        }
+        if expiration <= self.clock.now() {
+            // Not retried: STS's clock or the role is wrong, and asking again gives the same.
+            return Err(Unusable::Fatal(Error::InvalidResponse {
+                reason: "the credentials are already expired".to_owned(),
+                expiration: Some(expiration),
+            }));
+        }
+        let mut builder = Credentials::builder()
+            .access_key_id(c.access_key_id)
+            .secret_access_key(c.secret_access_key)
+            .session_token(c.session_token)
+            .expiry(expiration)
+            .provider_name(PROVIDER_NAME);
+        if let Some(account) = account_id {
+            builder = builder.account_id(account);
+        }
+        tracing::debug!(
+            role_arn = %self.role_arn,
+            expires_in_s = expiration
+                .duration_since(self.clock.now())
+                .map_or(0, |d| d.as_secs()),
+            "vercel-oidc-aws: assumed role"
+        );
+        Ok((builder.build(), expiration))
+    }
+}
+
+/// The failure of one request, without keeping the SDK error (its raw response may hold a
+/// body, and `Debug` of the request holds the token).
+fn failure_from(
+    error: SdkError<AssumeRoleWithWebIdentityError, aws_smithy_runtime_api::http::Response>,
+) -> StsFailure {
+    match &error {
+        SdkError::TimeoutError(_) => StsFailure::Timeout,
+        SdkError::DispatchFailure(failure) => {
+            if failure.is_timeout() {
+                StsFailure::Timeout
+            } else if failure.is_user() {
+                StsFailure::Client {
+                    detail: describe(&error),
+                }
+            } else {
+                StsFailure::Transport {
+                    detail: describe(&error),
+                }
+            }
+        }
+        SdkError::ConstructionFailure(_) => StsFailure::Client {
+            detail: describe(&error),
+        },
+        SdkError::ResponseError(response) => match response.raw().status().as_u16() {
+            // An unreadable answer (cut short, not XML).
+            status @ 200..=299 => StsFailure::Incomplete {
+                reason: format!("HTTP {status} with an unreadable body"),
+            },
+            status => StsFailure::Status { status },
+        },
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let err = service.err();
+            match err.code() {
+                Some(code) => StsFailure::Service {
+                    code: sanitize(code, 100),
+                    message: err.message().map(|m| sanitize(m, MAX_MESSAGE_LEN)),
+                    status: Some(status),
+                    request_id: error.request_id().map(|id| sanitize(id, 100)),
+                },
+                // A 200 that is not an STS response (a proxy's page, cut short): unreadable.
+                None if (200..300).contains(&status) => StsFailure::Incomplete {
+                    reason: format!("HTTP {status} with a body that is not an STS response"),
+                },
+                None => StsFailure::Status { status },
+            }
+        }
+        _ => StsFailure::Transport {
+            detail: describe(&error),
+        },
+    }
+}
+
+/// The error's own message chain, bounded. `SdkError`'s Display and its sources name the kind
+/// of failure (and the connector's I/O error), never a body or the request.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut depth = 0;
+    while let Some(e) = current {
+        if depth > 0 {
+            out.push_str(": ");
+        }
+        out.push_str(&e.to_string());
+        current = e.source();
+        depth += 1;
+        if depth >= 5 {
+            break;
+        }
+    }
+    sanitize(&out, MAX_MESSAGE_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let service = |code: &str, message: &str| StsFailure::Service {
+            code: code.into(),
+            message: Some(message.into()),
+            status: Some(400),
+            request_id: None,
+        };
+        assert!(matches!(
+            classify(&service("Throttling", "Rate exceeded")),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&service("IDPCommunicationError", "x")),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&service(
+                "InvalidIdentityToken",
+                "Couldn't retrieve verification key from your identity provider"
+            )),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&service("InvalidIdentityToken", "Incorrect token audience")),
+            Next::Reject
+        ));
+        assert!(matches!(
+            classify(&service("ExpiredTokenException", "x")),
+            Next::NewToken
+        ));
+        assert!(matches!(
+            classify(&service("AccessDenied", "x")),
+            Next::Reject
+        ));
+        assert!(matches!(
+            classify(&service("ValidationError", "x")),
+            Next::InvalidParameters
+        ));
+        assert!(matches!(
+            classify(&StsFailure::Status { status: 503 }),
+            Next::Retry
+        ));
+        assert!(matches!(
+            classify(&StsFailure::Status { status: 403 }),
+            Next::Reject
+        ));
+        assert!(matches!(classify(&StsFailure::Timeout), Next::Retry));
+    }
+}
