@@ -18,8 +18,6 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod aws;
-mod azure;
-mod demo;
 mod token;
 mod verify;
 
@@ -32,8 +30,10 @@ use vercel_oidc::{CA_FILE_ENV, Env};
 /// Vercel OIDC tokens: read, inspect, verify, and exchange them for AWS and Azure credentials.
 #[derive(Debug, Parser)]
 #[command(name = "vercel-oidc", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success; 1 the operation failed (no token, token \
-    rejected, a service refused or could not be reached); 2 usage or configuration error.")]
+#[command(
+    after_help = "Exit codes: 0 success; 1 the operation failed (no token, token \
+    rejected, a service refused or could not be reached); 2 usage or configuration error."
+)]
 struct Cli {
     /// PEM file of extra trust roots for every HTTPS connection (same as VERCEL_OIDC_CA_FILE).
     /// Adds roots; never disables verification.
@@ -59,15 +59,9 @@ enum Command {
     /// AWS credentials from STS AssumeRoleWithWebIdentity.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
-    /// Azure access tokens from Entra ID with the Vercel token as client assertion.
-    #[command(subcommand)]
-    Azure(azure::AzureCommand),
     /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
     /// and the reason otherwise.
     Verify(verify::VerifyArgs),
-    /// Walk through the whole flow against local emulators (no network, no cloud account):
-    /// token → AWS credentials → Azure token → an API that verifies the token.
-    Demo(demo::DemoArgs),
 }
 
 /// A failed command: what to print and which exit code to use.
@@ -91,14 +85,6 @@ impl Failure {
         Self {
             code: 2,
             message: describe(error),
-        }
-    }
-
-    /// Exit 2 with a plain message.
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
         }
     }
 
@@ -175,9 +161,7 @@ fn main() -> ExitCode {
             Command::Token(args) => token::token(args, &env).await,
             Command::Claims(args) => token::claims(args, &env).await,
             Command::Aws(command) => aws::run(command, &env).await,
-            Command::Azure(command) => azure::run(command, &env).await,
             Command::Verify(args) => verify::verify(args, &env).await,
-            Command::Demo(args) => demo::demo(args, &env).await,
         }
     });
     match result {

@@ -125,7 +125,10 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     time::OffsetDateTime::from(t)
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| format!("{t:?}"))
 }
 
@@ -162,14 +165,25 @@ mod tests {
         };
         assert_eq!(
             describe_expiry(Some(at(3570)), now),
-            "expires 2026-11-24T17:52:50Z (in 59m 30s)"
+            "expires 2026-11-24T20:52:50Z (in 59m 30s)"
         );
         assert_eq!(
             describe_expiry(Some(at(-180)), now),
-            "expired 2026-11-24T16:50:20Z (3m 0s ago)"
+            "expired 2026-11-24T19:50:20Z (3m 0s ago)"
         );
-        assert_eq!(describe_expiry(Some(at(45)), now).split(" (").nth(1), Some("in 45s)"));
-        assert_eq!(describe_expiry(Some(at(2 * 86_400 + 7200)), now).split(" (").nth(1), Some("in 2d 2h)"));
-        assert_eq!(describe_expiry(None, now), "no exp claim: treated as expired");
+        assert_eq!(
+            describe_expiry(Some(at(45)), now).split(" (").nth(1),
+            Some("in 45s)")
+        );
+        assert_eq!(
+            describe_expiry(Some(at(2 * 86_400 + 7200)), now)
+                .split(" (")
+                .nth(1),
+            Some("in 2d 2h)")
+        );
+        assert_eq!(
+            describe_expiry(None, now),
+            "no exp claim: treated as expired"
+        );
     }
 }
