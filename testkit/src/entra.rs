@@ -41,13 +41,14 @@
 //! let client = entra.reqwest_client(); // trusts the emulator's CA
 //! let response = client
 //!     .post(entra.token_url())
-//!     .form(&[
-//!         ("grant_type", "client_credentials"),
-//!         ("client_id", entra.client_id()),
-//!         ("scope", "https://vault.azure.net/.default"),
-//!         ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-//!         ("client_assertion", &issuer.token().sign()),
-//!     ])
+//!     .header("content-type", "application/x-www-form-urlencoded")
+//!     .body(format!(
+//!         "grant_type=client_credentials&client_id={}&scope=https%3A%2F%2Fvault.azure.net%2F.default\
+//!          &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+//!          &client_assertion={}",
+//!         entra.client_id(),
+//!         issuer.token().sign(),
+//!     ))
 //!     .send()
 //!     .await
 //!     .map_err(std::io::Error::other)?;
@@ -145,10 +146,11 @@ impl FederatedCredential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EntraFault {
-    /// Answer `429 Too Many Requests` with `Retry-After: <seconds>` and an AADSTS-shaped body
-    /// (`AADSTS50196`-style throttling), without checking the request.
+    /// Answer `429 Too Many Requests` with `Retry-After: <seconds, rounded up>` and
+    /// `retry-after-ms: <milliseconds>` (the precise form Azure services add) and an AADSTS-shaped
+    /// body (`AADSTS50196`-style throttling), without checking the request.
     Throttle {
-        /// The `Retry-After` value (whole seconds are sent).
+        /// How long the client should wait.
         retry_after: Duration,
     },
     /// Check the request normally and, if it is valid, issue a token with `expires_in: 0`
@@ -423,9 +425,14 @@ impl Shared {
                  Please retry the request after the time given in the Retry-After header.",
             );
             let mut response = aadsts_error(&rejection);
-            let seconds = retry_after.as_secs().to_string();
+            let millis = retry_after.as_millis();
+            let seconds = millis.div_ceil(1000).to_string();
+            let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&seconds) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+                headers.insert(header::RETRY_AFTER, value);
+            }
+            if let Ok(value) = HeaderValue::from_str(&millis.to_string()) {
+                headers.insert("retry-after-ms", value);
             }
             return Ok(response);
         }

@@ -210,6 +210,7 @@ pub struct AzureCredentialBuilder {
     env: Option<Env>,
     clock: Option<SharedTimeSource>,
     refresh_window: Option<Duration>,
+    load_budget: Option<Duration>,
 }
 
 impl AzureCredentialBuilder {
@@ -285,6 +286,15 @@ impl AzureCredentialBuilder {
         self
     }
 
+    /// How long one load may take, all attempts and waits included, when the credential's own
+    /// retry policy applies (see [`client_options`](Self::client_options)). Backoff delays
+    /// (`budget / 60` doubling up to `budget * 4 / 15`, full jitter) and the per-attempt limit
+    /// (`budget / 3`) scale with it. Defaults to 30 s.
+    pub fn load_budget(mut self, budget: Duration) -> Self {
+        self.load_budget = Some(budget);
+        self
+    }
+
     /// The environment the defaults are read from. Defaults to the process environment.
     pub fn env(mut self, env: Env) -> Self {
         self.env = Some(env);
@@ -348,7 +358,7 @@ impl AzureCredentialBuilder {
             None
         } else {
             options.retry = RetryOptions::none();
-            Some(RetryBudget::default())
+            Some(self.load_budget.map_or_else(RetryBudget::default, RetryBudget::new))
         };
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),

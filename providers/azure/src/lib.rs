@@ -77,6 +77,7 @@ pub use assertion::{DEFAULT_ASSERTION_MARGIN, VercelClientAssertion, VercelClien
 pub use credential::{
     AzureCredential, AzureCredentialBuilder, MAX_CACHED_SCOPE_SETS, PUBLIC_CLOUD_AUTHORITY,
 };
+pub use entra::DEFAULT_LOAD_BUDGET;
 pub use error::{EntraError, Error};
 
 /// An [`AzureCredential`] configured from the environment (`AZURE_TENANT_ID`,
