@@ -68,13 +68,13 @@ use std::time::{Duration, SystemTime};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use axum::Router;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
@@ -319,11 +319,7 @@ impl Entra {
     /// How many token requests named exactly this `scope` (the form value; faulted requests
     /// whose form could be read included).
     pub fn requests_for_scope(&self, scope: &str) -> usize {
-        self.shared
-            .scopes()
-            .get(scope)
-            .copied()
-            .unwrap_or_default()
+        self.shared.scopes().get(scope).copied().unwrap_or_default()
     }
 
     /// Sets every request counter back to zero.
@@ -385,7 +381,9 @@ impl Rejection {
 
 impl Shared {
     fn scopes(&self) -> MutexGuard<'_, HashMap<String, usize>> {
-        self.per_scope.lock().unwrap_or_else(PoisonError::into_inner)
+        self.per_scope
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn injected(&self) -> MutexGuard<'_, VecDeque<(usize, EntraFault)>> {
@@ -517,7 +515,11 @@ impl Shared {
     /// Entra's checks of a federated client assertion (see the module docs for the order).
     async fn check_assertion(&self, assertion: &str) -> Result<(), Rejection> {
         let parsed = jwt::parse(assertion).map_err(|_| {
-            Rejection::bad("invalid_request", 50027, "JWT token is invalid or malformed.")
+            Rejection::bad(
+                "invalid_request",
+                50027,
+                "JWT token is invalid or malformed.",
+            )
         })?;
         let claims = &parsed.payload;
         let now = unix_seconds(SystemTime::now()) as f64;
@@ -544,7 +546,9 @@ impl Shared {
             return Err(Rejection::bad(
                 "invalid_request",
                 700211,
-                format!("No matching federated identity record found for presented assertion issuer '{iss}'. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion."),
+                format!(
+                    "No matching federated identity record found for presented assertion issuer '{iss}'. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion."
+                ),
             ));
         }
         let by_subject: Vec<&FederatedCredential> =
@@ -553,7 +557,9 @@ impl Shared {
             return Err(Rejection::bad(
                 "invalid_request",
                 700213,
-                format!("No matching federated identity record found for presented assertion subject '{sub}'. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion."),
+                format!(
+                    "No matching federated identity record found for presented assertion subject '{sub}'. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion."
+                ),
             ));
         }
         if !by_subject
@@ -563,7 +569,10 @@ impl Shared {
             return Err(Rejection::bad(
                 "invalid_request",
                 70021,
-                format!("No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'.", audiences.join(",")),
+                format!(
+                    "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'.",
+                    audiences.join(",")
+                ),
             ));
         }
         self.check_signature(iss, &parsed).await
@@ -596,7 +605,10 @@ impl Shared {
         let key = jwks
             .get("keys")
             .and_then(Value::as_array)
-            .and_then(|keys| keys.iter().find(|k| k.get("kid").and_then(Value::as_str) == Some(kid)))
+            .and_then(|keys| {
+                keys.iter()
+                    .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            })
             .ok_or_else(invalid_signature)?;
         let component = |name: &str| {
             key.get(name)

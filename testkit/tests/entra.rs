@@ -60,13 +60,26 @@ async fn setup() -> (Issuer, Entra) {
 /// Checks the AADSTS error shape and returns the code.
 fn aadsts(answer: &Answer) -> u64 {
     let body = &answer.body;
-    for field in ["error", "error_description", "timestamp", "trace_id", "correlation_id", "error_uri"] {
+    for field in [
+        "error",
+        "error_description",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+        "error_uri",
+    ] {
         assert!(body[field].is_string(), "{field} in {body}");
     }
     let code = body["error_codes"][0].as_u64().expect("error_codes");
     let description = body["error_description"].as_str().unwrap_or_default();
-    assert!(description.starts_with(&format!("AADSTS{code}: ")), "{description}");
-    assert!(description.contains("\r\nTrace ID: "), "Microsoft's \\r\\n lines");
+    assert!(
+        description.starts_with(&format!("AADSTS{code}: ")),
+        "{description}"
+    );
+    assert!(
+        description.contains("\r\nTrace ID: "),
+        "Microsoft's \\r\\n lines"
+    );
     code
 }
 
@@ -79,11 +92,21 @@ async fn issues_tokens_for_a_matching_federated_credential() {
     assert_eq!(answer.body["token_type"], "Bearer");
     assert_eq!(answer.body["expires_in"], 3599);
     assert_eq!(answer.body["ext_expires_in"], 3599);
-    assert!(answer.body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+    assert!(
+        answer.body["access_token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
     assert_eq!(entra.requests(), 1);
     assert_eq!(entra.requests_for_scope(SCOPE), 1);
-    assert_eq!(entra.requests_for_scope("https://storage.azure.com/.default"), 0);
-    assert!(issuer.requests(Endpoint::Jwks) >= 1, "keys fetched from the issuer");
+    assert_eq!(
+        entra.requests_for_scope("https://storage.azure.com/.default"),
+        0
+    );
+    assert!(
+        issuer.requests(Endpoint::Jwks) >= 1,
+        "keys fetched from the issuer"
+    );
     entra.reset_requests();
     assert_eq!(entra.requests(), 0);
 }
@@ -93,9 +116,27 @@ async fn rejects_assertions_like_entra() {
     let (issuer, entra) = setup().await;
     let cases = [
         (issuer.token().expired().sign(), 700024, 400),
-        (issuer.token().issuer("https://oidc.vercel.com/other").sign(), 700211, 400),
-        (issuer.token().subject("owner:acme:project:x:environment:preview").sign(), 700213, 400),
-        (issuer.token().audience("api://AzureADTokenExchange").sign(), 70021, 400),
+        (
+            issuer
+                .token()
+                .issuer("https://oidc.vercel.com/other")
+                .sign(),
+            700211,
+            400,
+        ),
+        (
+            issuer
+                .token()
+                .subject("owner:acme:project:x:environment:preview")
+                .sign(),
+            700213,
+            400,
+        ),
+        (
+            issuer.token().audience("api://AzureADTokenExchange").sign(),
+            70021,
+            400,
+        ),
         (issuer.token().sign_with_unknown_key(), 700027, 401),
         (issuer.token().sign_alg_none(), 700027, 401),
         ("not-a-jwt".to_owned(), 50027, 400),
@@ -117,7 +158,10 @@ async fn checks_the_request_fields() {
             ("grant_type", "client_credentials"),
             ("client_id", entra.client_id()),
             ("scope", SCOPE),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+            ),
             ("client_assertion", &token),
         ],
     )

@@ -108,7 +108,10 @@ impl Assertions {
             let base = self.source.token().await.map_err(Error::TokenSource)?;
             if self.too_old(&base) {
                 last_expiry = Some(base.expires_at());
-                tracing::debug!(attempt, "client assertion expires within the margin; refetching");
+                tracing::debug!(
+                    attempt,
+                    "client assertion expires within the margin; refetching"
+                );
                 continue;
             }
             let assertion = match &self.exchange {
@@ -205,7 +208,10 @@ impl VercelClientAssertion {
 
 #[async_trait::async_trait]
 impl azure_identity::ClientAssertion for VercelClientAssertion {
-    async fn secret(&self, _options: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+    async fn secret(
+        &self,
+        _options: Option<ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
         let token = self.assertions.fetch(false).await?;
         Ok(token.expose_secret().to_owned())
     }

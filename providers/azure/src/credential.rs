@@ -334,7 +334,9 @@ impl AzureCredentialBuilder {
                 setting: "the client id (AZURE_CLIENT_ID)",
             })?;
         if client_id.trim().is_empty() || client_id.chars().any(char::is_control) {
-            return Err(Error::config("the client id is empty or has control characters"));
+            return Err(Error::config(
+                "the client id is empty or has control characters",
+            ));
         }
         let mut options = self.client_options.unwrap_or_default();
         let cloud_authority = options.cloud.as_deref().and_then(cloud_authority);
@@ -353,12 +355,16 @@ impl AzureCredentialBuilder {
         if options.transport.is_none() {
             options.transport = Some(default_transport(roots.as_ref())?);
         }
-        let caller_retry = format!("{:?}", options.retry) != format!("{:?}", RetryOptions::default());
+        let caller_retry =
+            format!("{:?}", options.retry) != format!("{:?}", RetryOptions::default());
         let retry = if caller_retry {
             None
         } else {
             options.retry = RetryOptions::none();
-            Some(self.load_budget.map_or_else(RetryBudget::default, RetryBudget::new))
+            Some(
+                self.load_budget
+                    .map_or_else(RetryBudget::default, RetryBudget::new),
+            )
         };
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),

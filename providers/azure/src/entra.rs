@@ -96,7 +96,9 @@ impl Fetcher {
             };
             if error.aadsts_code() == Some(700024) && !renewed_assertion {
                 // The assertion expired on the way: once more with a fresh one, at once.
-                tracing::debug!("Entra ID says the assertion expired (AADSTS700024); retrying once with a fresh one");
+                tracing::debug!(
+                    "Entra ID says the assertion expired (AADSTS700024); retrying once with a fresh one"
+                );
                 renewed_assertion = true;
                 fresh = true;
                 continue;
@@ -118,11 +120,13 @@ impl Fetcher {
             let left = deadline.saturating_duration_since(Instant::now());
             if wait >= left {
                 tracing::warn!(attempt, error = %error, "Entra ID token request failed; no time left to retry");
-                return Err(if error.entra().is_some_and(|e| e.retry_after().is_some()) {
-                    error
-                } else {
-                    timed_out(Some(error))
-                });
+                return Err(
+                    if error.entra().is_some_and(|e| e.retry_after().is_some()) {
+                        error
+                    } else {
+                        timed_out(Some(error))
+                    },
+                );
             }
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "Entra ID token request failed; retrying");
             tokio::time::sleep(wait).await;
@@ -197,8 +201,9 @@ impl Fetcher {
         }
         let invalid = |reason| Error::InvalidResponse { status, reason };
         let parsed: Success = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(object @ serde_json::Value::Object(_)) => serde_json::from_value(object)
-                .map_err(|_| invalid("a field has the wrong type"))?,
+            Ok(object @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(object).map_err(|_| invalid("a field has the wrong type"))?
+            }
             _ => return Err(invalid("the body is not a JSON object")),
         };
         if !parsed

@@ -155,7 +155,9 @@ impl Error {
     pub fn entra(&self) -> Option<&EntraError> {
         match self {
             Self::Entra(e) => Some(e),
-            Self::TimedOut { last: Some(last), .. } => last.entra(),
+            Self::TimedOut {
+                last: Some(last), ..
+            } => last.entra(),
             _ => None,
         }
     }
@@ -309,10 +311,7 @@ impl std::error::Error for EntraError {}
 
 /// At most 100 printable characters of a server-sent string, for messages.
 fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(100)
-        .collect()
+    text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 /// Parses an Entra error body. Never fails: unknown shapes give empty fields.

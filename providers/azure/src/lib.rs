@@ -73,7 +73,9 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 
-pub use assertion::{DEFAULT_ASSERTION_MARGIN, VercelClientAssertion, VercelClientAssertionBuilder};
+pub use assertion::{
+    DEFAULT_ASSERTION_MARGIN, VercelClientAssertion, VercelClientAssertionBuilder,
+};
 pub use credential::{
     AzureCredential, AzureCredentialBuilder, MAX_CACHED_SCOPE_SETS, PUBLIC_CLOUD_AUTHORITY,
 };

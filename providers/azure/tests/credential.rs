@@ -37,15 +37,16 @@ async fn world() -> World {
 }
 
 async fn world_with(
-    configure: impl FnOnce(vercel_oidc_testkit::entra::EntraBuilder) -> vercel_oidc_testkit::entra::EntraBuilder,
+    configure: impl FnOnce(
+        vercel_oidc_testkit::entra::EntraBuilder,
+    ) -> vercel_oidc_testkit::entra::EntraBuilder,
 ) -> World {
     let issuer = Arc::new(Issuer::start().await.expect("issuer starts"));
-    let entra = configure(
-        Entra::builder().federated_credential(FederatedCredential::for_issuer(&issuer)),
-    )
-    .start()
-    .await
-    .expect("entra starts");
+    let entra =
+        configure(Entra::builder().federated_credential(FederatedCredential::for_issuer(&issuer)))
+            .start()
+            .await
+            .expect("entra starts");
     World {
         issuer,
         entra,
@@ -92,7 +93,10 @@ impl World {
     }
 }
 
-async fn token(credential: &AzureCredential, scope: &str) -> Result<AccessToken, azure_core::Error> {
+async fn token(
+    credential: &AzureCredential,
+    scope: &str,
+) -> Result<AccessToken, azure_core::Error> {
     credential.get_token(&[scope], None).await
 }
 
@@ -126,14 +130,16 @@ async fn gets_a_token_and_caches_it_per_scope() {
     assert_ne!(storage.token.secret(), first.token.secret());
     assert_eq!(w.entra.requests_for_scope(STORAGE), 1);
     assert_eq!(w.entra.requests(), 2, "two scopes, two requests");
-    assert_eq!(w.assertions.load(Ordering::SeqCst), 2, "a fresh assertion per request");
+    assert_eq!(
+        w.assertions.load(Ordering::SeqCst),
+        2,
+        "a fresh assertion per request"
+    );
 
     // The token the emulator issued is for the scope's resource.
     let payload = first.token.secret().split('.').nth(1).expect("jwt-shaped");
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64_decode(payload),
-    )
-    .expect("claims");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64_decode(payload)).expect("claims");
     assert_eq!(claims["aud"], "https://vault.azure.net");
     assert_eq!(claims["appid"], w.entra.client_id());
 }
@@ -171,7 +177,9 @@ async fn rejected(w: &World, mint: Mint) -> (Error, usize) {
 }
 
 fn assert_aadsts(error: &Error, code: u32, status: u16) {
-    let entra = error.entra().unwrap_or_else(|| panic!("an Entra error: {error}"));
+    let entra = error
+        .entra()
+        .unwrap_or_else(|| panic!("an Entra error: {error}"));
     assert_eq!(entra.code(), Some(code), "{error}");
     assert_eq!(entra.status(), status, "{error}");
     assert!(entra.trace_id().is_some() && entra.correlation_id().is_some());
@@ -180,21 +188,37 @@ fn assert_aadsts(error: &Error, code: u32, status: u16) {
         entra.description().is_some_and(|d| d.contains("\r\n")),
         "Microsoft-style description with escapes"
     );
-    assert!(error.to_string().contains(&format!("AADSTS{code}")), "{error}");
+    assert!(
+        error.to_string().contains(&format!("AADSTS{code}")),
+        "{error}"
+    );
     assert!(error.is_rejected() && !error.is_transient());
 }
 
 #[tokio::test]
 async fn wrong_subject_issuer_and_audience_are_rejected_with_their_codes() {
     let w = world().await;
-    let (error, requests) =
-        rejected(&w, Arc::new(|i: &Issuer| i.token().lifetime(DAY).subject("owner:acme:project:other:environment:production").sign())).await;
+    let (error, requests) = rejected(
+        &w,
+        Arc::new(|i: &Issuer| {
+            i.token()
+                .lifetime(DAY)
+                .subject("owner:acme:project:other:environment:production")
+                .sign()
+        }),
+    )
+    .await;
     assert_aadsts(&error, 700213, 400);
     assert_eq!(requests, 1, "permanent rejections are not retried");
 
     let (error, requests) = rejected(
         &w,
-        Arc::new(|i: &Issuer| i.token().lifetime(DAY).issuer("https://oidc.vercel.com/evil").sign()),
+        Arc::new(|i: &Issuer| {
+            i.token()
+                .lifetime(DAY)
+                .issuer("https://oidc.vercel.com/evil")
+                .sign()
+        }),
     )
     .await;
     assert_aadsts(&error, 700211, 400);
@@ -202,7 +226,12 @@ async fn wrong_subject_issuer_and_audience_are_rejected_with_their_codes() {
 
     let (error, requests) = rejected(
         &w,
-        Arc::new(|i: &Issuer| i.token().lifetime(DAY).audience("api://AzureADTokenExchange").sign()),
+        Arc::new(|i: &Issuer| {
+            i.token()
+                .lifetime(DAY)
+                .audience("api://AzureADTokenExchange")
+                .sign()
+        }),
     )
     .await;
     assert_aadsts(&error, 70021, 400);
@@ -220,11 +249,19 @@ async fn wrong_subject_issuer_and_audience_are_rejected_with_their_codes() {
 #[tokio::test]
 async fn unknown_client_and_tenant_are_typed_rejections() {
     let w = world().await;
-    let credential = w.builder(valid()).client_id("not-registered").build().expect("builds");
+    let credential = w
+        .builder(valid())
+        .client_id("not-registered")
+        .build()
+        .expect("builds");
     let error = token(&credential, VAULT).await.expect_err("unknown client");
     assert_aadsts(ours(&error), 700016, 400);
 
-    let credential = w.builder(valid()).tenant_id("other-tenant").build().expect("builds");
+    let credential = w
+        .builder(valid())
+        .tenant_id("other-tenant")
+        .build()
+        .expect("builds");
     let error = token(&credential, VAULT).await.expect_err("unknown tenant");
     assert_aadsts(ours(&error), 90002, 400);
 }
@@ -235,7 +272,11 @@ async fn an_expired_assertion_is_never_sent() {
     let (error, requests) = rejected(&w, Arc::new(|i: &Issuer| i.token().expired().sign())).await;
     assert!(matches!(error, Error::AssertionExpired { .. }), "{error}");
     assert_eq!(requests, 0, "nothing reached Entra");
-    assert_eq!(w.assertions.load(Ordering::SeqCst), 2, "the source was asked again first");
+    assert_eq!(
+        w.assertions.load(Ordering::SeqCst),
+        2,
+        "the source was asked again first"
+    );
 
     // One that expires within the margin counts as expired too.
     let (error, requests) = rejected(
@@ -260,7 +301,9 @@ async fn a_stale_assertion_is_replaced_through_the_source() {
         }
     });
     let credential = w.builder(mint).build().expect("builds");
-    token(&credential, VAULT).await.expect("the second assertion is fresh");
+    token(&credential, VAULT)
+        .await
+        .expect("the second assertion is fresh");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(w.entra.requests(), 1);
 }
@@ -281,9 +324,15 @@ async fn aadsts700024_is_retried_once_with_a_fresh_assertion() {
         .time_source(SharedTimeSource::new(ManualTimeSource::new(behind)))
         .build()
         .expect("builds");
-    let error = token(&credential, VAULT).await.expect_err("expired at Entra");
+    let error = token(&credential, VAULT)
+        .await
+        .expect_err("expired at Entra");
     assert_aadsts(ours(&error), 700024, 400);
-    assert_eq!(w.entra.requests(), 2, "one retry with a fresh assertion, then stop");
+    assert_eq!(
+        w.entra.requests(),
+        2,
+        "one retry with a fresh assertion, then stop"
+    );
     assert_eq!(w.assertions.load(Ordering::SeqCst), 2);
 }
 
@@ -333,7 +382,11 @@ async fn refresh_window_serves_everyone_without_waiting_and_makes_one_request() 
         served_old_during_refresh > 0,
         "callers got the still-valid token while the refresh was in flight"
     );
-    assert_eq!(w.entra.requests_for_scope(VAULT), 2, "exactly one refresh request");
+    assert_eq!(
+        w.entra.requests_for_scope(VAULT),
+        2,
+        "exactly one refresh request"
+    );
     assert_eq!(w.entra.requests_for_scope(STORAGE), 1);
 }
 
@@ -370,7 +423,10 @@ async fn failing_entra_in_the_window_is_invisible_until_expiry_and_bounded() {
         "{callers} callers in the window made only {requests} requests"
     );
     w.clock.advance(Duration::from_secs(10));
-    assert!(credential.cached_token(&[VAULT]).is_none(), "never served expired");
+    assert!(
+        credential.cached_token(&[VAULT]).is_none(),
+        "never served expired"
+    );
     let error = token(&credential, VAULT)
         .await
         .expect_err("expired and Entra down");
@@ -404,7 +460,9 @@ async fn throttling_is_honoured_and_recovered() {
     let retry_after = Duration::from_millis(100);
     w.entra.inject(1, EntraFault::Throttle { retry_after });
     let start = std::time::Instant::now();
-    token(&credential, VAULT).await.expect("recovers after the throttle");
+    token(&credential, VAULT)
+        .await
+        .expect("recovers after the throttle");
     assert!(start.elapsed() >= retry_after, "waited for Retry-After");
     assert_eq!(w.entra.requests(), 2);
 
@@ -429,14 +487,24 @@ async fn an_already_expired_token_from_entra_is_an_error() {
     let credential = w.credential();
     w.entra.inject(1, EntraFault::ExpiredToken);
     let error = token(&credential, VAULT).await.expect_err("expired token");
-    assert!(matches!(ours(&error), Error::TokenExpired { expires_in: 0 }), "{error}");
+    assert!(
+        matches!(ours(&error), Error::TokenExpired { expires_in: 0 }),
+        "{error}"
+    );
     assert!(credential.cached_token(&[VAULT]).is_none());
-    token(&credential, VAULT).await.expect("the next load is fine");
+    token(&credential, VAULT)
+        .await
+        .expect("the next load is fine");
 }
 
 #[tokio::test]
 async fn transport_faults_are_retried() {
-    for fault in [Fault::Drop, Fault::Garbage, Fault::Truncated, Fault::Status(503)] {
+    for fault in [
+        Fault::Drop,
+        Fault::Garbage,
+        Fault::Truncated,
+        Fault::Status(503),
+    ] {
         let w = world().await;
         let credential = w.credential();
         w.entra.faults().next(Endpoint::Entra, 1, fault.clone());
@@ -463,10 +531,18 @@ async fn a_caller_retry_policy_runs_in_the_pipeline() {
         })
         .build()
         .expect("builds");
-    w.entra.faults().next(Endpoint::Entra, 2, Fault::Status(503));
-    token(&credential, VAULT).await.expect("the pipeline retried");
+    w.entra
+        .faults()
+        .next(Endpoint::Entra, 2, Fault::Status(503));
+    token(&credential, VAULT)
+        .await
+        .expect("the pipeline retried");
     assert_eq!(w.entra.requests(), 3);
-    assert_eq!(w.assertions.load(Ordering::SeqCst), 1, "one load, one assertion");
+    assert_eq!(
+        w.assertions.load(Ordering::SeqCst),
+        1,
+        "one load, one assertion"
+    );
 }
 
 #[tokio::test]
@@ -490,7 +566,9 @@ async fn the_ca_file_is_trusted_by_the_transport_the_credential_builds() {
         }))
         .build()
         .expect("builds from the environment");
-    token(&credential, VAULT).await.expect("HTTPS with the extra root");
+    token(&credential, VAULT)
+        .await
+        .expect("HTTPS with the extra root");
 
     // Without the root, the emulator's certificate is not trusted.
     let issuer = Arc::clone(&w.issuer);
@@ -507,8 +585,13 @@ async fn the_ca_file_is_trusted_by_the_transport_the_credential_builds() {
         .load_budget(BUDGET)
         .build()
         .expect("builds");
-    let error = token(&untrusting, STORAGE).await.expect_err("untrusted certificate");
-    assert!(matches!(ours(&error), Error::Transport(_) | Error::TimedOut { .. }), "{error}");
+    let error = token(&untrusting, STORAGE)
+        .await
+        .expect_err("untrusted certificate");
+    assert!(
+        matches!(ours(&error), Error::Transport(_) | Error::TimedOut { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -541,7 +624,9 @@ async fn the_assertion_can_be_audience_exchanged() {
         .audience("api://AzureADTokenExchange")
         .build()
         .expect("builds");
-    token(&credential, VAULT).await.expect("exchanged assertion accepted");
+    token(&credential, VAULT)
+        .await
+        .expect("exchanged assertion accepted");
     assert_eq!(w.issuer.requests(Endpoint::Exchange), 1);
     assert_eq!(entra.requests(), 1);
 }
@@ -592,7 +677,10 @@ async fn invalid_scopes_are_configuration_errors() {
     let credential = w.credential();
     let error = credential.get_token(&[], None).await.expect_err("no scope");
     assert!(ours(&error).is_invalid_configuration());
-    let error = credential.get_token(&[" "], None).await.expect_err("blank scope");
+    let error = credential
+        .get_token(&[" "], None)
+        .await
+        .expect_err("blank scope");
     assert!(ours(&error).is_invalid_configuration());
     assert_eq!(w.entra.requests(), 0);
 }
