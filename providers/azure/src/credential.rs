@@ -539,6 +539,40 @@ mod tests {
     }
 
     #[test]
+    fn scope_sets_are_bounded_and_validated() {
+        let credential = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+            .build()
+            .expect("builds");
+        for i in 0..MAX_CACHED_SCOPE_SETS + 6 {
+            let scope = format!("https://r{i}.example/.default");
+            credential.cache_for(&[scope.as_str()]).expect("cache");
+        }
+        assert_eq!(credential.caches.load().len(), MAX_CACHED_SCOPE_SETS);
+        assert!(
+            credential.find(&["https://r0.example/.default"]).is_none(),
+            "oldest dropped"
+        );
+        let last = format!("https://r{}.example/.default", MAX_CACHED_SCOPE_SETS + 5);
+        assert!(credential.find(&[last.as_str()]).is_some());
+        // The same scopes share one cache; order matters, as in the request.
+        let a = credential
+            .cache_for(&["x/.default", "y/.default"])
+            .expect("a");
+        let b = credential
+            .cache_for(&["x/.default", "y/.default"])
+            .expect("b");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(credential.cache_for(&[]).is_err());
+        assert!(credential.cache_for(&[""]).is_err());
+        assert!(
+            credential
+                .cached_token(&["x/.default", "y/.default"])
+                .is_none()
+        );
+    }
+
+    #[test]
     fn the_default_retry_options_are_recognised() {
         assert_eq!(
             format!("{:?}", ClientOptions::default().retry),

@@ -179,12 +179,7 @@ impl Fetcher {
         let status = u16::from(response.status());
         let (_, response_headers, body) = response.deconstruct();
         if !(200..300).contains(&status) {
-            let retry_after = azure_core::http::policies::get_retry_after(
-                &response_headers,
-                OffsetDateTime::now_utc,
-                &RETRY_HEADERS,
-            )
-            .and_then(|d| Duration::try_from(d).ok());
+            let retry_after = retry_after(&response_headers);
             let error = parse_entra_error(status, &body, retry_after);
             tracing::debug!(status, code = ?error.code(), "Entra ID rejected the token request");
             return Err(Error::Entra(Box::new(error)));
@@ -234,3 +229,42 @@ impl Fetcher {
 }
 
 const RETRY_HEADERS: [HeaderName; 3] = [X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, headers::RETRY_AFTER];
+
+/// The wait a response asks for: `x-ms-retry-after-ms`, `retry-after-ms` (milliseconds) or
+/// `Retry-After` (seconds or an HTTP date), parsed as `azure_core` parses them.
+fn retry_after(response_headers: &headers::Headers) -> Option<Duration> {
+    azure_core::http::policies::get_retry_after(
+        response_headers,
+        OffsetDateTime::now_utc,
+        &RETRY_HEADERS,
+    )
+    .and_then(|d| Duration::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_fits_thirty_seconds() {
+        let policy = RetryBudget::default();
+        assert_eq!(policy.budget, Duration::from_secs(30));
+        assert_eq!(policy.max_attempts, 4);
+        assert_eq!(policy.base_delay, Duration::from_millis(500));
+        assert_eq!(policy.max_delay, Duration::from_secs(8));
+        assert_eq!(policy.attempt_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_milliseconds_or_absent() {
+        let mut h = headers::Headers::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(headers::RETRY_AFTER, "7");
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER_MS, "1500");
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        let mut h = headers::Headers::new();
+        h.insert(headers::RETRY_AFTER, "soon");
+        assert_eq!(retry_after(&h), None);
+    }
+}
