@@ -282,3 +282,53 @@ impl VercelClientAssertionBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vercel_oidc::FixedTokenSource;
+    use vercel_oidc::time::ManualTimeSource;
+
+    const FAR: &str =
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2VjcmV0LXNpZ25hdHVyZQ";
+
+    #[test]
+    fn debug_is_redacted() {
+        let token = OidcToken::parse(FAR).expect("token");
+        let assertion = VercelClientAssertion::new(FixedTokenSource::new(token));
+        assert_eq!(
+            format!("{assertion:?}"),
+            "VercelClientAssertion { assertions: Assertions { source: \
+             SharedTokenSource(FixedTokenSource(OidcToken([redacted]))), audience: None, \
+             margin: 30s, .. } }"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_margin_is_checked_against_the_injected_clock() {
+        // exp 4102444800 = 2100-01-01.
+        let exp = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800);
+        let clock = std::sync::Arc::new(ManualTimeSource::new(exp - Duration::from_secs(31)));
+        let assertions = AssertionSettings {
+            source: Some(SharedTokenSource::new(FixedTokenSource::new(
+                OidcToken::parse(FAR).expect("token"),
+            ))),
+            ..Default::default()
+        }
+        .build(
+            &Env::from_pairs::<&str, &str>([]),
+            &SharedTimeSource::from_arc(clock.clone()),
+            None,
+        )
+        .expect("builds");
+        assert!(assertions.fetch(false).await.is_ok(), "31 s left");
+        clock.advance(Duration::from_secs(2));
+        match assertions.fetch(false).await {
+            Err(Error::AssertionExpired { margin, expires_at }) => {
+                assert_eq!(margin, DEFAULT_ASSERTION_MARGIN);
+                assert_eq!(expires_at, Some(exp));
+            }
+            other => panic!("29 s left is within the margin: {other:?}"),
+        }
+    }
+}

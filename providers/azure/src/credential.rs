@@ -539,6 +539,47 @@ mod tests {
     }
 
     #[test]
+    fn the_cloud_of_the_client_options_sets_the_authority() {
+        let credential = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+            .client_options(ClientOptions {
+                cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::AzureChina)),
+                ..Default::default()
+            })
+            .build()
+            .expect("builds");
+        assert_eq!(
+            credential.token_url(),
+            "https://login.chinacloudapi.cn/t/oauth2/v2.0/token"
+        );
+        let explicit = AzureCredential::builder()
+            .env(env(&[
+                (TENANT_ENV, "t"),
+                (CLIENT_ENV, "c"),
+                (AUTHORITY_ENV, "https://from-env.example"),
+            ]))
+            .authority_host("https://explicit.example")
+            .build()
+            .expect("builds");
+        assert_eq!(
+            explicit.token_url(),
+            "https://explicit.example/t/oauth2/v2.0/token"
+        );
+        for bad in [
+            "https://user:pw@h.example",
+            "https://h.example?x=1",
+            "not a url",
+        ] {
+            let err = AzureCredential::builder()
+                .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+                .authority_host(bad)
+                .build()
+                .expect_err(bad);
+            assert!(err.is_invalid_configuration(), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn scope_sets_are_bounded_and_validated() {
         let credential = AzureCredential::builder()
             .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
