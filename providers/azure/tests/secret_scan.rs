@@ -83,7 +83,7 @@ async fn trace_logs_of_full_flows_hold_no_assertion_or_token() {
             "VERCEL_OIDC_ISSUER_URL",
             issuer.team_issuer(),
         )]))
-        .load_budget(Duration::from_secs(2))
+        .load_budget(Duration::from_secs(10))
         .build()
         .expect("credential");
     let mut access_tokens = Vec::new();
