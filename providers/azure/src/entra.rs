@@ -74,6 +74,8 @@ impl Fetcher {
         let mut attempt = 0u32;
         let mut fresh = false;
         let mut renewed_assertion = false;
+        // The error of the previous attempt, reported if the budget runs out in the next one.
+        let mut last: Option<Error> = None;
         let timed_out = |last: Option<Error>| Error::TimedOut {
             budget: policy.budget,
             last: last.map(Box::new),
@@ -84,7 +86,7 @@ impl Fetcher {
             let limit = left.min(policy.attempt_timeout);
             let result = match tokio::time::timeout(limit, self.attempt(scope, fresh)).await {
                 Ok(result) => result,
-                Err(_) if limit == left => return Err(timed_out(None)),
+                Err(_) if limit == left => return Err(timed_out(last)),
                 Err(_) => Err(Error::TimedOut {
                     budget: policy.attempt_timeout,
                     last: None,
@@ -101,6 +103,7 @@ impl Fetcher {
                 );
                 renewed_assertion = true;
                 fresh = true;
+                last = Some(error);
                 continue;
             }
             if !error.is_transient() || attempt >= policy.max_attempts {
@@ -129,6 +132,7 @@ impl Fetcher {
                 );
             }
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "Entra ID token request failed; retrying");
+            last = Some(error);
             tokio::time::sleep(wait).await;
         }
     }
