@@ -891,6 +891,10 @@ mod tests {
     fn form_parsing_keeps_escapes() {
         let form = parse_form(b"a=1&scope=https%3A%2F%2Fx%2F.default+y").expect("form");
         assert_eq!(form["scope"], "https://x/.default y");
-        assert!(parse_form(&[0xff, 0xfe]).is_none());
+        // Not UTF-8: decoded lossily, never a panic, and no field appears from nowhere.
+        let odd = parse_form(&[0xff, 0xfe]);
+        assert!(odd.is_none_or(|f| !f.contains_key("grant_type")));
+        let bare = parse_form(b"grant_type").expect("a bare name is a field");
+        assert_eq!(bare["grant_type"], "");
     }
 }
