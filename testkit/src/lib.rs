@@ -69,6 +69,7 @@ pub mod entra;
 pub mod sts;
 pub mod vercel_api;
 
+pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};

@@ -1,0 +1,86 @@
+//! The cached `get_token` path (SPEC §12): `AzureCredential` side by side with
+//! `azure_identity`'s `ClientAssertionCredential`, both warm, against the testkit's Entra.
+//!
+//! ```sh
+//! cargo bench -p vercel-oidc-azure --bench cached_get
+//! ```
+
+use std::sync::Arc;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{ClientOptions, Transport};
+use criterion::{Criterion, criterion_group, criterion_main};
+use vercel_oidc::{Env, OidcToken, token_source_fn};
+use vercel_oidc_azure::{AzureCredential, VercelClientAssertion};
+use vercel_oidc_testkit::Issuer;
+use vercel_oidc_testkit::entra::{Entra, FederatedCredential};
+
+const SCOPE: &str = "https://vault.azure.net/.default";
+
+fn cached_get(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_issuer, _entra, ours, stock) = rt.block_on(async {
+        let issuer = Arc::new(Issuer::start().await.expect("issuer"));
+        let entra = Entra::builder()
+            .federated_credential(FederatedCredential::for_issuer(&issuer))
+            .start()
+            .await
+            .expect("entra");
+        let minter = Arc::clone(&issuer);
+        let source = move || {
+            let minter = Arc::clone(&minter);
+            token_source_fn(move || {
+                let raw = minter.token().sign();
+                async move { OidcToken::parse(raw) }
+            })
+        };
+        let options = || ClientOptions {
+            transport: Some(Transport::new(Arc::new(entra.reqwest_client()))),
+            ..Default::default()
+        };
+        let ours: Arc<dyn TokenCredential> = AzureCredential::builder()
+            .tenant_id(entra.tenant_id())
+            .client_id(entra.client_id())
+            .authority_host(entra.authority())
+            .client_options(options())
+            .token_source(source())
+            .env(Env::from_pairs::<&str, &str>([]))
+            .build()
+            .expect("credential");
+        let mut cloud = azure_core::cloud::CustomConfiguration::default();
+        cloud.authority_host = entra.authority();
+        let stock: Arc<dyn TokenCredential> = azure_identity::ClientAssertionCredential::new(
+            entra.tenant_id().to_owned(),
+            entra.client_id().to_owned(),
+            VercelClientAssertion::new(source()),
+            Some(azure_identity::ClientAssertionCredentialOptions {
+                client_options: ClientOptions {
+                    cloud: Some(Arc::new(cloud.into())),
+                    ..options()
+                },
+            }),
+        )
+        .expect("stock credential");
+        ours.get_token(&[SCOPE], None).await.expect("warm");
+        stock.get_token(&[SCOPE], None).await.expect("warm");
+        (issuer, entra, ours, stock)
+    });
+
+    let mut group = c.benchmark_group("cached get_token");
+    group.bench_function("vercel_oidc_azure::AzureCredential", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ours.get_token(&[SCOPE], None).await.expect("cached") });
+    });
+    group.bench_function("azure_identity::ClientAssertionCredential", |b| {
+        b.to_async(&rt)
+            .iter(|| async { stock.get_token(&[SCOPE], None).await.expect("cached") });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cached_get);
+criterion_main!(benches);

@@ -1,0 +1,627 @@
+//! [`AzureCredential`]: a `TokenCredential` whose client assertion is a Vercel OIDC token, with
+//! a non-blocking refresh-ahead cache per scope.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::http::{ClientOptions, Pipeline, RetryOptions, Transport, Url};
+use futures_util::future::BoxFuture;
+use vercel_oidc::cache::RefreshAheadCache;
+use vercel_oidc::time::SharedTimeSource;
+use vercel_oidc::{AudienceExchange, Env, ExtraRoots, SharedTokenSource, TokenSource};
+
+use crate::assertion::AssertionSettings;
+use crate::entra::{Fetcher, RetryBudget};
+use crate::error::Error;
+
+const TENANT_ENV: &str = "AZURE_TENANT_ID";
+const CLIENT_ENV: &str = "AZURE_CLIENT_ID";
+const AUTHORITY_ENV: &str = "AZURE_AUTHORITY_HOST";
+/// Entra ID of the Azure public cloud.
+pub const PUBLIC_CLOUD_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// At most this many scope sets are cached; beyond it the oldest is dropped.
+pub const MAX_CACHED_SCOPE_SETS: usize = 64;
+
+type TokenCache = RefreshAheadCache<AccessToken, Error>;
+
+/// One scope set's cache.
+struct ScopeCache {
+    scopes: Box<[Box<str>]>,
+    cache: TokenCache,
+}
+
+/// An Azure `TokenCredential` that authenticates as an Entra ID application through workload
+/// identity federation, with a Vercel OIDC token as the client assertion.
+///
+/// - `get_token` answers from a per-scope cache with no waiting while a valid token exists; the
+///   refresh starts in the background 5 minutes (plus jitter) before expiry, and a failed
+///   refresh keeps serving the valid token. Scopes never wait on each other; concurrent cold
+///   callers of one scope share one Entra request.
+/// - Each Entra request carries a fresh assertion from the token source, never an expired one.
+/// - Requests go through an `azure_core` pipeline built from your `ClientOptions`.
+/// - Errors are [`Error`] inside an `azure_core::Error` of kind `Credential`; Entra's answers keep
+///   their AADSTS codes ([`Error::aadsts_code`]).
+///
+/// The shared load ignores the per-call `TokenRequestOptions` (its context belongs to one caller).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use azure_core::credentials::TokenCredential;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let credential = vercel_oidc_azure::AzureCredential::builder()
+///     .tenant_id("00000000-0000-0000-0000-000000000000")
+///     .client_id("11111111-1111-1111-1111-111111111111")
+///     .build()?;
+/// let token = credential.get_token(&["https://vault.azure.net/.default"], None).await?;
+/// # let _ = token;
+/// // Or give it to any Azure SDK client as an `Arc<dyn TokenCredential>`:
+/// let shared: Arc<dyn TokenCredential> = credential;
+/// # let _ = shared;
+/// # Ok(()) }
+/// ```
+pub struct AzureCredential {
+    fetcher: Arc<Fetcher>,
+    caches: ArcSwap<Vec<Arc<ScopeCache>>>,
+    insert: Mutex<()>,
+    refresh_window: Duration,
+    clock: SharedTimeSource,
+    tenant_id: String,
+}
+
+impl fmt::Debug for AzureCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureCredential")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.fetcher.client_id)
+            .field("token_url", &self.fetcher.token_url.as_str())
+            .field("cached_scope_sets", &self.caches.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureCredential {
+    /// A builder; every setting has a default from the environment.
+    pub fn builder() -> AzureCredentialBuilder {
+        AzureCredentialBuilder::default()
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// The client (application) id.
+    pub fn client_id(&self) -> &str {
+        &self.fetcher.client_id
+    }
+
+    /// The token endpoint, `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> &str {
+        self.fetcher.token_url.as_str()
+    }
+
+    /// The cached token for exactly these scopes, without waiting (inside the refresh window
+    /// this starts the background refresh). `None` when there is no valid one.
+    pub fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        self.find(scopes)?.cache.try_get()
+    }
+
+    /// Drops the cached token for these scopes: the next call fetches a new one.
+    pub fn invalidate(&self, scopes: &[&str]) {
+        if let Some(entry) = self.find(scopes) {
+            entry.cache.invalidate();
+        }
+    }
+
+    #[inline]
+    fn find(&self, scopes: &[&str]) -> Option<Arc<ScopeCache>> {
+        let list = self.caches.load();
+        list.iter()
+            .find(|c| same_scopes(&c.scopes, scopes))
+            .map(Arc::clone)
+    }
+
+    /// The fast path: a cached token, with no allocation beyond the token's clone.
+    #[inline]
+    fn try_cached(&self, scopes: &[&str]) -> Option<AccessToken> {
+        let list = self.caches.load();
+        list.iter()
+            .find(|c| same_scopes(&c.scopes, scopes))
+            .and_then(|c| c.cache.try_get())
+    }
+
+    fn cache_for(&self, scopes: &[&str]) -> Result<Arc<ScopeCache>, Error> {
+        if let Some(found) = self.find(scopes) {
+            return Ok(found);
+        }
+        if scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()) {
+            return Err(Error::config(
+                "get_token needs at least one non-empty scope, e.g. https://vault.azure.net/.default",
+            ));
+        }
+        let _guard = self.insert.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = self.find(scopes) {
+            return Ok(found);
+        }
+        let scope = scopes.join(" ");
+        let fetcher = Arc::clone(&self.fetcher);
+        let cache = RefreshAheadCache::builder()
+            .refresh_window(self.refresh_window)
+            .time_source(self.clock.clone())
+            .build(move || {
+                let fetcher = Arc::clone(&fetcher);
+                let scope = scope.clone();
+                async move { fetcher.fetch(&scope).await }
+            });
+        let entry = Arc::new(ScopeCache {
+            scopes: scopes.iter().map(|s| Box::<str>::from(*s)).collect(),
+            cache,
+        });
+        let mut list = Vec::clone(&self.caches.load());
+        if list.len() >= MAX_CACHED_SCOPE_SETS {
+            list.remove(0);
+        }
+        list.push(Arc::clone(&entry));
+        self.caches.store(Arc::new(list));
+        Ok(entry)
+    }
+
+    /// The slow path, boxed on its own so the cached path's future stays small (SPEC §12).
+    #[cold]
+    fn load<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, azure_core::Result<AccessToken>> {
+        Box::pin(async move {
+            let entry = self.cache_for(scopes)?;
+            Ok(entry.cache.get().await?)
+        })
+    }
+}
+
+fn same_scopes(cached: &[Box<str>], wanted: &[&str]) -> bool {
+    cached.len() == wanted.len() && cached.iter().zip(wanted).all(|(a, b)| **a == **b)
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for AzureCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        if let Some(token) = self.try_cached(scopes) {
+            return Ok(token);
+        }
+        self.load(scopes).await
+    }
+}
+
+/// Builder for [`AzureCredential`]. Setters consume `self`; [`build`](Self::build) checks
+/// everything and returns a typed [`Error`].
+#[derive(Debug, Default)]
+pub struct AzureCredentialBuilder {
+    tenant_id: Option<String>,
+    client_id: Option<String>,
+    authority_host: Option<String>,
+    client_options: Option<ClientOptions>,
+    assertion: AssertionSettings,
+    env: Option<Env>,
+    clock: Option<SharedTimeSource>,
+    refresh_window: Option<Duration>,
+    load_budget: Option<Duration>,
+}
+
+impl AzureCredentialBuilder {
+    /// The tenant (directory) id. Defaults to `AZURE_TENANT_ID`.
+    pub fn tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant_id.into());
+        self
+    }
+
+    /// The client (application) id of the app registration with the federated credential.
+    /// Defaults to `AZURE_CLIENT_ID`.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The Entra ID authority host, `https` only. Defaults to the authority of
+    /// `ClientOptions::cloud` when set, else `AZURE_AUTHORITY_HOST`, else
+    /// [`PUBLIC_CLOUD_AUTHORITY`]. A path is kept: the token URL is
+    /// `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn authority_host(mut self, authority: impl Into<String>) -> Self {
+        self.authority_host = Some(authority.into());
+        self
+    }
+
+    /// Options of the HTTP pipeline (transport, retry, logging, per-call and per-try policies),
+    /// as for any Azure SDK client. Defaults to `ClientOptions::default()`.
+    ///
+    /// - Without a `transport`, the credential builds a reqwest 0.13 client with the platform
+    ///   roots plus those of `VERCEL_OIDC_CA_FILE`. A transport you give is used as it is.
+    /// - With `retry` left at its default, the credential applies its own bounded policy: a
+    ///   failing cold load ends within 30 s (4 attempts at most, full-jitter backoff,
+    ///   `Retry-After` honoured within the budget), and permanent AADSTS answers are not
+    ///   retried. Any other `retry` runs in the pipeline instead, without that budget.
+    pub fn client_options(mut self, options: ClientOptions) -> Self {
+        self.client_options = Some(options);
+        self
+    }
+
+    /// Where assertions come from. Defaults to the Vercel chain
+    /// ([`vercel_oidc::VercelTokenSource`]) reading [`env`](Self::env).
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.assertion.source = Some(SharedTokenSource::new(source));
+        self
+    }
+
+    /// Exchanges each Vercel token for one with this audience before sending it (e.g.
+    /// `api://AzureADTokenExchange`). Defaults to none: the Vercel token itself is the assertion,
+    /// with the `aud` Vercel's Azure guide registers in the federated credential.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion.audience = Some(audience.into());
+        self
+    }
+
+    /// The exchange used with [`audience`](Self::audience). Defaults to one built from
+    /// [`env`](Self::env) (`VERCEL_OIDC_ISSUER_URL`, `VERCEL_OIDC_CA_FILE`).
+    pub fn audience_exchange(mut self, exchange: AudienceExchange) -> Self {
+        self.assertion.exchange = Some(exchange);
+        self
+    }
+
+    /// How long an assertion must still be valid to be sent; an older one is fetched again, then
+    /// refused. Defaults to 30 s.
+    pub fn assertion_margin(mut self, margin: Duration) -> Self {
+        self.assertion.margin = Some(margin);
+        self
+    }
+
+    /// How long before a token's expiry its background refresh starts (plus up to 20 %
+    /// jitter). Defaults to 5 minutes.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = Some(window);
+        self
+    }
+
+    /// How long one load may take, all attempts and waits included, when the credential's own
+    /// retry policy applies (see [`client_options`](Self::client_options)). Backoff delays
+    /// (`budget / 60` doubling up to `budget * 4 / 15`, full jitter) and the per-attempt limit
+    /// (`budget / 3`) scale with it. Defaults to 30 s.
+    pub fn load_budget(mut self, budget: Duration) -> Self {
+        self.load_budget = Some(budget);
+        self
+    }
+
+    /// The environment the defaults are read from. Defaults to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// The clock expiry is compared against. Defaults to the system clock.
+    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the settings and builds the credential.
+    ///
+    /// The result is an `Arc<AzureCredential>`, which coerces to the
+    /// `Arc<dyn TokenCredential>` Azure SDK clients take.
+    ///
+    /// # Errors
+    /// - [`Error::NotConfigured`] when the tenant or client id is neither given nor in the
+    ///   environment;
+    /// - [`Error::InvalidConfiguration`] for a malformed tenant id, a non-`https` authority host,
+    ///   an unreadable `VERCEL_OIDC_CA_FILE`, or an audience exchange that cannot be set up.
+    pub fn build(self) -> Result<Arc<AzureCredential>, Error> {
+        let env = self.env.unwrap_or_default();
+        let clock = self.clock.unwrap_or_default();
+        let tenant_id = self
+            .tenant_id
+            .or_else(|| env.get_non_empty(TENANT_ENV))
+            .ok_or(Error::NotConfigured {
+                setting: "the tenant id (AZURE_TENANT_ID)",
+            })?;
+        validate_tenant(&tenant_id)?;
+        let client_id = self
+            .client_id
+            .or_else(|| env.get_non_empty(CLIENT_ENV))
+            .ok_or(Error::NotConfigured {
+                setting: "the client id (AZURE_CLIENT_ID)",
+            })?;
+        if client_id.trim().is_empty() || client_id.chars().any(char::is_control) {
+            return Err(Error::config(
+                "the client id is empty or has control characters",
+            ));
+        }
+        let mut options = self.client_options.unwrap_or_default();
+        let cloud_authority = options.cloud.as_deref().and_then(cloud_authority);
+        let authority = self
+            .authority_host
+            .or(cloud_authority)
+            .or_else(|| env.get_non_empty(AUTHORITY_ENV))
+            .unwrap_or_else(|| PUBLIC_CLOUD_AUTHORITY.to_owned());
+        let token_url = token_url(&authority, &tenant_id)?;
+
+        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
+            message: "cannot read VERCEL_OIDC_CA_FILE".into(),
+            source: Some(Arc::new(e)),
+        })?;
+        let assertions = self.assertion.build(&env, &clock, roots.as_ref())?;
+        if options.transport.is_none() {
+            options.transport = Some(default_transport(roots.as_ref())?);
+        }
+        let caller_retry =
+            format!("{:?}", options.retry) != format!("{:?}", RetryOptions::default());
+        let retry = if caller_retry {
+            None
+        } else {
+            options.retry = RetryOptions::none();
+            Some(
+                self.load_budget
+                    .map_or_else(RetryBudget::default, RetryBudget::new),
+            )
+        };
+        let pipeline = Pipeline::new(
+            Some(env!("CARGO_PKG_NAME")),
+            Some(env!("CARGO_PKG_VERSION")),
+            options,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
+        Ok(Arc::new(AzureCredential {
+            fetcher: Arc::new(Fetcher {
+                token_url,
+                client_id,
+                pipeline,
+                assertions,
+                clock: clock.clone(),
+                retry,
+            }),
+            caches: ArcSwap::from_pointee(Vec::new()),
+            insert: Mutex::new(()),
+            refresh_window: self
+                .refresh_window
+                .unwrap_or(vercel_oidc::cache::DEFAULT_REFRESH_WINDOW),
+            clock,
+            tenant_id,
+        }))
+    }
+}
+
+/// Like `azure_identity`: letters, digits, `.` and `-`.
+fn validate_tenant(tenant: &str) -> Result<(), Error> {
+    if tenant.is_empty()
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return Err(Error::config(
+            "the tenant id may only contain letters, digits, '.' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+fn cloud_authority(cloud: &azure_core::cloud::CloudConfiguration) -> Option<String> {
+    use azure_core::cloud::CloudConfiguration as C;
+    Some(match cloud {
+        C::AzurePublic => PUBLIC_CLOUD_AUTHORITY.to_owned(),
+        C::AzureGovernment => "https://login.microsoftonline.us".to_owned(),
+        C::AzureChina => "https://login.chinacloudapi.cn".to_owned(),
+        C::Custom(custom) => custom.authority_host.clone(),
+        _ => return None,
+    })
+}
+
+fn token_url(authority: &str, tenant: &str) -> Result<Url, Error> {
+    let url = Url::parse(authority.trim())
+        .map_err(|e| Error::config_with("the authority host is not a URL", e))?;
+    if url.scheme() != "https" {
+        return Err(Error::config(format!(
+            "the authority host must use https, not {}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(Error::config(
+            "the authority host must be https://host[:port][/path] without credentials, query or fragment",
+        ));
+    }
+    let base = url.as_str().trim_end_matches('/');
+    Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/token"))
+        .map_err(|e| Error::config_with("cannot build the token URL", e))
+}
+
+/// reqwest 0.13 as `azure_core` builds it (no redirects, its timeouts), plus the extra roots.
+fn default_transport(roots: Option<&ExtraRoots>) -> Result<Transport, Error> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(roots) = roots {
+        let certs = reqwest::Certificate::from_pem_bundle(roots.pem())
+            .map_err(|e| Error::config_with("VERCEL_OIDC_CA_FILE is not valid PEM", e))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| Error::config_with("cannot build the HTTP client", e))?;
+    Ok(Transport::new(Arc::new(client)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn configuration_errors_are_typed() {
+        let err = AzureCredential::builder()
+            .env(env(&[]))
+            .build()
+            .expect_err("no tenant");
+        assert!(err.is_not_configured(), "{err}");
+        assert!(err.to_string().contains("AZURE_TENANT_ID"), "{err}");
+
+        let err = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "t")]))
+            .build()
+            .expect_err("no client");
+        assert!(err.to_string().contains("AZURE_CLIENT_ID"), "{err}");
+
+        let err = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "bad/tenant"), (CLIENT_ENV, "c")]))
+            .build()
+            .expect_err("bad tenant");
+        assert!(err.is_invalid_configuration(), "{err}");
+
+        let err = AzureCredential::builder()
+            .env(env(&[
+                (TENANT_ENV, "t"),
+                (CLIENT_ENV, "c"),
+                (AUTHORITY_ENV, "http://login.example"),
+            ]))
+            .build()
+            .expect_err("http authority");
+        assert!(err.to_string().contains("https"), "{err}");
+
+        let err = AzureCredential::builder()
+            .env(env(&[
+                (TENANT_ENV, "t"),
+                (CLIENT_ENV, "c"),
+                ("VERCEL_OIDC_CA_FILE", "/nonexistent/ca.pem"),
+            ]))
+            .build()
+            .expect_err("bad CA file");
+        assert!(err.is_invalid_configuration(), "{err}");
+    }
+
+    #[test]
+    fn defaults_come_from_the_environment() {
+        let credential = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "tenant-1"), (CLIENT_ENV, "client-1")]))
+            .build()
+            .expect("builds");
+        assert_eq!(credential.tenant_id(), "tenant-1");
+        assert_eq!(credential.client_id(), "client-1");
+        assert_eq!(
+            credential.token_url(),
+            "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
+        );
+        let credential = AzureCredential::builder()
+            .env(env(&[
+                (TENANT_ENV, "t"),
+                (CLIENT_ENV, "c"),
+                (AUTHORITY_ENV, "https://login.example/base/"),
+            ]))
+            .build()
+            .expect("builds");
+        assert_eq!(
+            credential.token_url(),
+            "https://login.example/base/t/oauth2/v2.0/token"
+        );
+        let debug = format!("{credential:?}");
+        assert!(debug.starts_with("AzureCredential {"), "{debug}");
+    }
+
+    #[test]
+    fn the_cloud_of_the_client_options_sets_the_authority() {
+        let credential = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+            .client_options(ClientOptions {
+                cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::AzureChina)),
+                ..Default::default()
+            })
+            .build()
+            .expect("builds");
+        assert_eq!(
+            credential.token_url(),
+            "https://login.chinacloudapi.cn/t/oauth2/v2.0/token"
+        );
+        let explicit = AzureCredential::builder()
+            .env(env(&[
+                (TENANT_ENV, "t"),
+                (CLIENT_ENV, "c"),
+                (AUTHORITY_ENV, "https://from-env.example"),
+            ]))
+            .authority_host("https://explicit.example")
+            .build()
+            .expect("builds");
+        assert_eq!(
+            explicit.token_url(),
+            "https://explicit.example/t/oauth2/v2.0/token"
+        );
+        for bad in [
+            "https://user:pw@h.example",
+            "https://h.example?x=1",
+            "not a url",
+        ] {
+            let err = AzureCredential::builder()
+                .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+                .authority_host(bad)
+                .build()
+                .expect_err(bad);
+            assert!(err.is_invalid_configuration(), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn scope_sets_are_bounded_and_validated() {
+        let credential = AzureCredential::builder()
+            .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+            .build()
+            .expect("builds");
+        for i in 0..MAX_CACHED_SCOPE_SETS + 6 {
+            let scope = format!("https://r{i}.example/.default");
+            credential.cache_for(&[scope.as_str()]).expect("cache");
+        }
+        assert_eq!(credential.caches.load().len(), MAX_CACHED_SCOPE_SETS);
+        assert!(
+            credential.find(&["https://r0.example/.default"]).is_none(),
+            "oldest dropped"
+        );
+        let last = format!("https://r{}.example/.default", MAX_CACHED_SCOPE_SETS + 5);
+        assert!(credential.find(&[last.as_str()]).is_some());
+        // The same scopes share one cache; order matters, as in the request.
+        let a = credential
+            .cache_for(&["x/.default", "y/.default"])
+            .expect("a");
+        let b = credential
+            .cache_for(&["x/.default", "y/.default"])
+            .expect("b");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(credential.cache_for(&[]).is_err());
+        assert!(credential.cache_for(&[""]).is_err());
+        assert!(
+            credential
+                .cached_token(&["x/.default", "y/.default"])
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_default_retry_options_are_recognised() {
+        assert_eq!(
+            format!("{:?}", ClientOptions::default().retry),
+            format!("{:?}", RetryOptions::default())
+        );
+        assert_ne!(
+            format!("{:?}", RetryOptions::none()),
+            format!("{:?}", RetryOptions::default())
+        );
+    }
+}

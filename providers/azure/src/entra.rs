@@ -1,0 +1,274 @@
+//! The Entra ID client-credentials request with a client assertion, sent through an
+//! `azure_core` pipeline, and the credential's bounded retry loop.
+
+use std::time::{Duration, SystemTime};
+
+use azure_core::credentials::AccessToken;
+use azure_core::http::headers::{self, HeaderName, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS};
+use azure_core::http::{Context, Method, Pipeline, PipelineSendOptions, Request, Url};
+use azure_core::time::OffsetDateTime;
+use tokio::time::Instant;
+use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+
+use crate::assertion::Assertions;
+use crate::error::{Error, parse_entra_error};
+
+/// How long a cold load may take by default, all attempts and waits included.
+pub const DEFAULT_LOAD_BUDGET: Duration = Duration::from_secs(30);
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The credential's own retry policy, used unless the caller set one in `ClientOptions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryBudget {
+    /// Total time for one load, all attempts and waits included.
+    pub(crate) budget: Duration,
+    /// Attempts at most (the first one included).
+    pub(crate) max_attempts: u32,
+    /// Full-jitter backoff: attempt n waits a random time in `0..=min(max, base * 2^(n-1))`.
+    pub(crate) base_delay: Duration,
+    pub(crate) max_delay: Duration,
+    /// Per-attempt limit (capped by what is left of the budget).
+    pub(crate) attempt_timeout: Duration,
+}
+
+impl RetryBudget {
+    /// The policy for a load budget: 4 attempts; backoff from `budget / 60` up to
+    /// `budget * 4 / 15`; each attempt limited to `budget / 3`. For 30 s: 500 ms, 8 s, 10 s.
+    pub(crate) fn new(budget: Duration) -> Self {
+        Self {
+            budget,
+            max_attempts: 4,
+            base_delay: budget / 60,
+            max_delay: budget * 4 / 15,
+            attempt_timeout: budget / 3,
+        }
+    }
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self::new(DEFAULT_LOAD_BUDGET)
+    }
+}
+
+/// Everything a token load needs. Shared by every scope's cache.
+#[derive(Debug)]
+pub(crate) struct Fetcher {
+    pub(crate) token_url: Url,
+    pub(crate) client_id: String,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) assertions: Assertions,
+    pub(crate) clock: SharedTimeSource,
+    /// `None` when the caller's own retry policy runs in the pipeline.
+    pub(crate) retry: Option<RetryBudget>,
+}
+
+impl Fetcher {
+    /// One load for `scope`: a token and its expiry, after the retries the policy allows.
+    pub(crate) async fn fetch(&self, scope: &str) -> Result<(AccessToken, SystemTime), Error> {
+        let Some(policy) = self.retry else {
+            return self.attempts_without_budget(scope).await;
+        };
+        let deadline = Instant::now() + policy.budget;
+        let mut attempt = 0u32;
+        let mut fresh = false;
+        let mut renewed_assertion = false;
+        // The error of the previous attempt, reported if the budget runs out in the next one.
+        let mut last: Option<Error> = None;
+        let timed_out = |last: Option<Error>| Error::TimedOut {
+            budget: policy.budget,
+            last: last.map(Box::new),
+        };
+        loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let limit = left.min(policy.attempt_timeout);
+            let result = match tokio::time::timeout(limit, self.attempt(scope, fresh)).await {
+                Ok(result) => result,
+                Err(_) if limit == left => return Err(timed_out(last)),
+                Err(_) => Err(Error::TimedOut {
+                    budget: policy.attempt_timeout,
+                    last: None,
+                }),
+            };
+            let error = match result {
+                Ok(token) => return Ok(token),
+                Err(error) => error,
+            };
+            if error.aadsts_code() == Some(700024) && !renewed_assertion {
+                // The assertion expired on the way: once more with a fresh one, at once.
+                tracing::debug!(
+                    "Entra ID says the assertion expired (AADSTS700024); retrying once with a fresh one"
+                );
+                renewed_assertion = true;
+                fresh = true;
+                last = Some(error);
+                continue;
+            }
+            if !error.is_transient() || attempt >= policy.max_attempts {
+                return Err(error);
+            }
+            let ceiling = policy
+                .base_delay
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(policy.max_delay);
+            let jitter = Duration::from_millis(fastrand::u64(
+                0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX),
+            ));
+            let wait = match error.entra().and_then(|e| e.retry_after()) {
+                Some(retry_after) => retry_after.max(jitter),
+                None => jitter,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait >= left {
+                tracing::warn!(attempt, error = %error, "Entra ID token request failed; no time left to retry");
+                return Err(
+                    if error.entra().is_some_and(|e| e.retry_after().is_some()) {
+                        error
+                    } else {
+                        timed_out(Some(error))
+                    },
+                );
+            }
+            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "Entra ID token request failed; retrying");
+            last = Some(error);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// With the caller's retry policy: one attempt (the pipeline retries), plus one more with a
+    /// fresh assertion after `AADSTS700024`.
+    async fn attempts_without_budget(
+        &self,
+        scope: &str,
+    ) -> Result<(AccessToken, SystemTime), Error> {
+        match self.attempt(scope, false).await {
+            Err(error) if error.aadsts_code() == Some(700024) => self.attempt(scope, true).await,
+            other => other,
+        }
+    }
+
+    /// One request with a fresh assertion.
+    async fn attempt(&self, scope: &str, fresh: bool) -> Result<(AccessToken, SystemTime), Error> {
+        let assertion = self.assertions.fetch(fresh).await?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("scope", scope)
+            .append_pair("client_assertion_type", JWT_BEARER)
+            .append_pair("client_assertion", assertion.expose_secret())
+            .finish();
+        drop(assertion);
+        let mut request = Request::new(self.token_url.clone(), Method::Post);
+        request.insert_header(
+            headers::CONTENT_TYPE,
+            headers::content_type::APPLICATION_X_WWW_FORM_URLENCODED,
+        );
+        request.insert_header(headers::ACCEPT, "application/json");
+        request.set_body(body);
+        tracing::debug!(url = %self.token_url, scope, "requesting an Entra ID token");
+        let response = self
+            .pipeline
+            .send(
+                &Context::new(),
+                &mut request,
+                Some(PipelineSendOptions {
+                    skip_checks: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| Error::Transport(std::sync::Arc::new(e)))?;
+        let status = u16::from(response.status());
+        let (_, response_headers, body) = response.deconstruct();
+        if !(200..300).contains(&status) {
+            let retry_after = retry_after(&response_headers);
+            let error = parse_entra_error(status, &body, retry_after);
+            tracing::debug!(status, code = ?error.code(), "Entra ID rejected the token request");
+            return Err(Error::Entra(Box::new(error)));
+        }
+        self.token_from(status, &body)
+    }
+
+    fn token_from(&self, status: u16, body: &[u8]) -> Result<(AccessToken, SystemTime), Error> {
+        #[derive(serde::Deserialize)]
+        struct Success {
+            token_type: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<serde_json::Value>,
+        }
+        let invalid = |reason| Error::InvalidResponse { status, reason };
+        let parsed: Success = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(object @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(object).map_err(|_| invalid("a field has the wrong type"))?
+            }
+            _ => return Err(invalid("the body is not a JSON object")),
+        };
+        if !parsed
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(invalid("token_type is not Bearer"));
+        }
+        let token = parsed
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("access_token is missing"))?;
+        let expires_in = match parsed.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            // Some Entra endpoints send numbers as strings.
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| invalid("expires_in is missing"))?;
+        if expires_in <= 0 {
+            return Err(Error::TokenExpired { expires_in });
+        }
+        let expires_at = self.clock.now() + Duration::from_secs(expires_in.unsigned_abs());
+        let expires_on = OffsetDateTime::from(expires_at);
+        Ok((AccessToken::new(token, expires_on), expires_at))
+    }
+}
+
+const RETRY_HEADERS: [HeaderName; 3] = [X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, headers::RETRY_AFTER];
+
+/// The wait a response asks for: `x-ms-retry-after-ms`, `retry-after-ms` (milliseconds) or
+/// `Retry-After` (seconds or an HTTP date), parsed as `azure_core` parses them.
+fn retry_after(response_headers: &headers::Headers) -> Option<Duration> {
+    azure_core::http::policies::get_retry_after(
+        response_headers,
+        OffsetDateTime::now_utc,
+        &RETRY_HEADERS,
+    )
+    .and_then(|d| Duration::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_fits_thirty_seconds() {
+        let policy = RetryBudget::default();
+        assert_eq!(policy.budget, Duration::from_secs(30));
+        assert_eq!(policy.max_attempts, 4);
+        assert_eq!(policy.base_delay, Duration::from_millis(500));
+        assert_eq!(policy.max_delay, Duration::from_secs(8));
+        assert_eq!(policy.attempt_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_milliseconds_or_absent() {
+        let mut h = headers::Headers::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(headers::RETRY_AFTER, "7");
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER_MS, "1500");
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        let mut h = headers::Headers::new();
+        h.insert(headers::RETRY_AFTER, "soon");
+        assert_eq!(retry_after(&h), None);
+    }
+}
