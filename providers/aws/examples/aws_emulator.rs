@@ -3,7 +3,7 @@
 //! credentials, and an AWS SDK client signs `GetCallerIdentity` with them (the emulator checks
 //! the SigV4 signature).
 //!
-//! `cargo run -p vercel-oidc-aws --example emulator`
+//! `cargo run -p vercel-oidc-aws --example aws_emulator`
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;

@@ -2,7 +2,7 @@
 //! OIDC token, its Entra emulator (HTTPS, its own CA) exchanges it for an access token.
 //!
 //! ```sh
-//! cargo run -p vercel-oidc-azure --example emulator
+//! cargo run -p vercel-oidc-azure --example azure_emulator
 //! ```
 #![allow(clippy::print_stdout)]
 
