@@ -18,6 +18,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod aws;
+mod azure;
+mod demo;
 mod token;
 mod verify;
 
@@ -59,6 +61,13 @@ enum Command {
     /// AWS credentials from STS AssumeRoleWithWebIdentity.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
+    /// Azure access tokens from Entra ID with the Vercel token as client assertion.
+    #[command(subcommand)]
+    Azure(azure::AzureCommand),
+    /// Walk through the whole flow against local emulators (no network, no cloud account):
+    /// token → AWS credentials → Azure token → an API that verifies the token. With
+    /// VERCEL_OIDC_TOKEN and cloud settings in the environment, it uses them instead.
+    Demo(demo::DemoArgs),
     /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
     /// and the reason otherwise.
     Verify(verify::VerifyArgs),
@@ -161,7 +170,9 @@ fn main() -> ExitCode {
             Command::Token(args) => token::token(args, &env).await,
             Command::Claims(args) => token::claims(args, &env).await,
             Command::Aws(command) => aws::run(command, &env).await,
+            Command::Azure(command) => azure::run(command, &env).await,
             Command::Verify(args) => verify::verify(args, &env).await,
+            Command::Demo(args) => demo::demo(args, &env).await,
         }
     });
     match result {

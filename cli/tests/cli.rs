@@ -4,6 +4,7 @@
 use std::process::Output;
 
 use tokio::process::Command;
+use vercel_oidc_testkit::entra::{Entra, FederatedCredential};
 use vercel_oidc_testkit::{Issuer, Sts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vercel-oidc");
@@ -412,6 +413,148 @@ async fn ca_file_flag_is_applied_and_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn azure_token_against_the_entra_emulator() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let entra = Entra::builder()
+        .federated_credential(FederatedCredential::for_issuer(&issuer))
+        .start()
+        .await
+        .expect("entra");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("entra-ca.pem");
+    std::fs::write(&ca, entra.ca_pem()).expect("write CA");
+    let ca = ca.to_str().expect("utf8").to_owned();
+    let token = issuer.token().sign();
+    let authority = entra.authority();
+    let scope = "https://vault.azure.net/.default";
+    let env = [
+        ("VERCEL_OIDC_TOKEN", token.as_str()),
+        ("AZURE_TENANT_ID", entra.tenant_id()),
+        ("AZURE_CLIENT_ID", entra.client_id()),
+    ];
+
+    let r = run(
+        &[
+            "--ca-file",
+            &ca,
+            "azure",
+            "token",
+            "--scope",
+            scope,
+            "--authority-host",
+            &authority,
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let json = r.json();
+    assert!(json["access_token"].as_str().is_some_and(|t| t.len() > 20));
+    assert_eq!(json["token_type"], "Bearer");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        json["expires_on"].as_i64().is_some_and(|e| e > now),
+        "{json}"
+    );
+    assert_eq!(entra.requests_for_scope(scope), 1);
+
+    // Without the CA, TLS verification fails: roots are added, never disabled.
+    let r = run(
+        &[
+            "azure",
+            "token",
+            "--scope",
+            scope,
+            "--authority-host",
+            &authority,
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert_no_secret(&r, &[&token]);
+
+    // A client id Entra does not know: the AADSTS code reaches the user.
+    let r = run(
+        &[
+            "--ca-file",
+            &ca,
+            "azure",
+            "token",
+            "--scope",
+            scope,
+            "--authority-host",
+            &authority,
+            "--client-id",
+            "00000000-0000-0000-0000-00000000dead",
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(r.stderr().contains("AADSTS"), "{}", r.stderr());
+    assert_no_secret(&r, &[&token]);
+
+    // http authorities are refused, as azure_identity does: a configuration error.
+    let r = run(
+        &[
+            "azure",
+            "token",
+            "--scope",
+            scope,
+            "--authority-host",
+            "http://127.0.0.1:9",
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+
+    // A missing scope is a usage error.
+    let r = run(&["azure", "token"], &env, None).await;
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_walks_the_whole_flow_offline() {
+    let started = std::time::Instant::now();
+    let r = run(&["demo"], &[], None).await;
+    assert_eq!(r.code(), 0, "{}\n{}", r.stdout(), r.stderr());
+    let out = r.stdout();
+    for step in [
+        "\n1. Vercel OIDC token",
+        "\n2. AWS credentials",
+        "\n3. Azure access token",
+        "\n4. Your own API",
+    ] {
+        assert!(out.contains(step), "missing {step:?}:\n{out}");
+    }
+    assert!(
+        out.contains("STS saw 1 AssumeRoleWithWebIdentity call(s)"),
+        "{out}"
+    );
+    assert!(out.contains("Entra saw 1 token request(s)"), "{out}");
+    assert!(out.contains("→ 200 OK"), "{out}");
+    assert!(out.contains("→ 401 Unauthorized"), "{out}");
+    assert!(
+        out.contains("assumed-role/vercel-demo/vercel-oidc-demo"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("eyJ"),
+        "the demo never prints a token:\n{out}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_subcommand_has_help() {
     for args in [
         vec!["--help"],
@@ -421,6 +564,9 @@ async fn every_subcommand_has_help() {
         vec!["aws", "credential-process", "--help"],
         vec!["aws", "env", "--help"],
         vec!["verify", "--help"],
+        vec!["azure", "--help"],
+        vec!["azure", "token", "--help"],
+        vec!["demo", "--help"],
     ] {
         let r = run(&args, &[], None).await;
         assert_eq!(r.code(), 0, "{args:?}");

@@ -165,6 +165,8 @@ pub struct IssuedCredentials {
     pub session_token: String,
     /// When they expire (by the emulator's clock).
     pub expiration: SystemTime,
+    /// The assumed-role ARN they act as: `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub assumed_role_arn: String,
 }
 
 impl fmt::Debug for IssuedCredentials {
@@ -620,6 +622,7 @@ impl Shared {
             secret_access_key: random_b64(30),
             session_token: format!("FwoGZXIvYXdzE{}", random_b64(180)),
             expiration,
+            assumed_role_arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
         };
         self.lock().issued.push(credentials.clone());
         let provider = field("ProviderId")
@@ -771,16 +774,23 @@ impl Shared {
     fn caller_identity(&self, headers: &HeaderMap, body: &[u8], request_id: &str) -> Response {
         match self.check_sigv4(headers, body) {
             Ok(credentials) => {
-                let account = "123456789012";
+                // `arn:aws:sts::<account>:assumed-role/…`
+                let account = credentials
+                    .assumed_role_arn
+                    .split(':')
+                    .nth(4)
+                    .unwrap_or_default()
+                    .to_owned();
                 let body = format!(
                     "<GetCallerIdentityResponse xmlns=\"{NAMESPACE}\">\n  \
                      <GetCallerIdentityResult>\n    \
-                     <Arn>arn:aws:sts::{account}:assumed-role/vercel/{}</Arn>\n    \
+                     <Arn>{}</Arn>\n    \
                      <UserId>{}</UserId>\n    <Account>{account}</Account>\n  \
                      </GetCallerIdentityResult>\n  <ResponseMetadata>\n    \
                      <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n\
                      </GetCallerIdentityResponse>\n",
-                    credentials.access_key_id, credentials.access_key_id
+                    xml_escape(&credentials.assumed_role_arn),
+                    credentials.access_key_id
                 );
                 xml_response(StatusCode::OK, request_id, body)
             }

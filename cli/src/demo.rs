@@ -1,0 +1,420 @@
+//! `vercel-oidc demo`: the whole flow, against in-process emulators unless real settings exist.
+//!
+//! 1. a token (the local issuer mints one; with `VERCEL_OIDC_TOKEN`/`VERCEL_OIDC_TOKEN_FILE` set,
+//!    the real one), read back through the Vercel token chain;
+//! 2. AWS credentials from STS `AssumeRoleWithWebIdentity` (the emulator, or real STS with
+//!    `AWS_ROLE_ARN`), then `GetCallerIdentity` signed with them through the AWS SDK;
+//! 3. an Azure access token from Entra (the HTTPS emulator, or real Entra with `AZURE_TENANT_ID`
+//!    and `AZURE_CLIENT_ID`);
+//! 4. a call to an API on 127.0.0.1 that verifies the token (JWKS, issuer, audience), and a
+//!    forged token it rejects.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials as _;
+use azure_core::credentials::TokenCredential as _;
+use clap::Args;
+use vercel_oidc::bearer::BearerAuth;
+use vercel_oidc::verify::{Constraint, ExpectedIssuer, VerifiedClaims, Verifier};
+use vercel_oidc::{
+    ENV_TOKEN, ENV_TOKEN_FILE, Env, FixedTokenSource, OidcToken, TokenSource, VercelTokenSource,
+};
+use vercel_oidc_aws::AwsCredentialsProvider;
+use vercel_oidc_azure::AzureCredential;
+use vercel_oidc_testkit::entra::{Entra, FederatedCredential};
+use vercel_oidc_testkit::{Issuer, Sts};
+
+use crate::Failure;
+use crate::token::describe_expiry;
+
+/// Arguments of `vercel-oidc demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Use the local emulators even when real settings (VERCEL_OIDC_TOKEN, AWS_ROLE_ARN,
+    /// AZURE_TENANT_ID/AZURE_CLIENT_ID) are present.
+    #[arg(long)]
+    offline: bool,
+    /// Azure scope to request in real mode.
+    #[arg(
+        long,
+        env = "AZURE_SCOPE",
+        default_value = "https://management.azure.com/.default"
+    )]
+    azure_scope: String,
+}
+
+fn fail(step: &str) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> Failure + '_ {
+    move |e| Failure::message(format!("demo step \"{step}\" failed: {}", chain(&*e)))
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn ms(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    }
+}
+
+pub(crate) async fn demo(args: DemoArgs, env: &Env) -> Result<(), Failure> {
+    let started = Instant::now();
+    let real_token = !args.offline
+        && (env.get_non_empty(ENV_TOKEN).is_some() || env.get_non_empty(ENV_TOKEN_FILE).is_some());
+    println!(
+        "vercel-oidc demo: {}",
+        if real_token {
+            "using the Vercel token from this environment"
+        } else {
+            "everything runs on 127.0.0.1 (no network, no cloud account)"
+        }
+    );
+
+    // Emulators (always started: the own-API step and any cloud without real settings use them).
+    let issuer = Arc::new(
+        Issuer::builder()
+            .team_slug("acme")
+            .project("demo-app")
+            .start()
+            .await
+            .map_err(|e| fail("start the issuer")(e.into()))?,
+    );
+
+    // 1. The token, read back through the chain the library uses everywhere.
+    println!("\n1. Vercel OIDC token");
+    // Private (0700) and removed when the demo ends.
+    let tmp = tempfile::tempdir().map_err(|e| fail("create a temp dir")(e.into()))?;
+    let dir = tmp.path();
+    let token = if real_token {
+        VercelTokenSource::builder()
+            .env(env.clone())
+            .build()
+            .token()
+            .await
+            .map_err(|e| fail("read the token")(e.into()))?
+    } else {
+        let raw = issuer.token().lifetime(Duration::from_secs(3600)).sign();
+        let file = dir.join("oidc-token");
+        std::fs::write(&file, &raw).map_err(|e| fail("write the token file")(e.into()))?;
+        println!(
+            "   the local issuer {} minted a token into {}",
+            issuer.team_issuer(),
+            file.display()
+        );
+        let chain_env = Env::from_pairs([(ENV_TOKEN_FILE, file.display().to_string())]);
+        VercelTokenSource::builder()
+            .env(chain_env)
+            .without_slot()
+            .build()
+            .token()
+            .await
+            .map_err(|e| fail("read the token")(e.into()))?
+    };
+    let claims = token.unverified_claims();
+    println!("   read back through the token chain: {token:?}");
+    println!("   iss {}", claims.iss.as_deref().unwrap_or("-"));
+    println!("   sub {}", claims.sub.as_deref().unwrap_or("-"));
+    println!(
+        "   aud {}",
+        serde_json::to_string(&claims.aud).unwrap_or_default()
+    );
+    println!(
+        "   {}",
+        describe_expiry(token.expires_at(), SystemTime::now())
+    );
+
+    aws_step(&issuer, &token, env, real_token).await?;
+    azure_step(&issuer, &token, env, real_token, &args.azure_scope, dir).await?;
+    own_api_step(&issuer, &token, real_token).await?;
+
+    println!("\ndone in {}", ms(started.elapsed()));
+    Ok(())
+}
+
+async fn aws_step(
+    issuer: &Issuer,
+    token: &OidcToken,
+    env: &Env,
+    real: bool,
+) -> Result<(), Failure> {
+    println!("\n2. AWS credentials (STS AssumeRoleWithWebIdentity)");
+    let role = "arn:aws:iam::123456789012:role/vercel-demo";
+    let (provider, sts) = if real {
+        let Some(role) = env.get_non_empty("AWS_ROLE_ARN") else {
+            println!("   skipped: set AWS_ROLE_ARN (and AWS_REGION) to use real STS");
+            return Ok(());
+        };
+        let provider = AwsCredentialsProvider::builder(role)
+            .env(env.clone())
+            .build()
+            .map_err(|e| fail("configure AWS")(e.into()))?;
+        (provider, None)
+    } else {
+        let audience = token
+            .unverified_claims()
+            .aud
+            .as_ref()
+            .and_then(|a| a.iter().next().map(str::to_owned))
+            .unwrap_or_else(|| issuer.default_audience());
+        let sts = Sts::builder(issuer.team_issuer(), audience)
+            .start()
+            .await
+            .map_err(|e| fail("start the STS emulator")(e.into()))?;
+        println!(
+            "   STS emulator {} trusts {}",
+            sts.endpoint_url(),
+            issuer.team_issuer()
+        );
+        let provider = AwsCredentialsProvider::builder(role)
+            .env(Env::from_pairs([("AWS_REGION", "eu-west-1")]))
+            .endpoint_url(sts.endpoint_url())
+            .token_source(FixedTokenSource::new(token.clone()))
+            .role_session_name("vercel-oidc-demo")
+            .build()
+            .map_err(|e| fail("configure AWS")(e.into()))?;
+        (provider, Some(sts))
+    };
+    let t = Instant::now();
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| fail("assume the role")(e.into()))?;
+    let first = t.elapsed();
+    let t = Instant::now();
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|e| fail("cached credentials")(e.into()))?;
+    let cached = t.elapsed();
+    println!(
+        "   assumed {} in {}: access key {}, {}",
+        provider.role_arn(),
+        ms(first),
+        credentials.access_key_id(),
+        describe_expiry(credentials.expiry(), SystemTime::now())
+    );
+    println!("   second call served from the cache in {}", ms(cached));
+
+    // The SDK signs a real call with them.
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(provider.clone());
+    if let Some(sts) = &sts {
+        loader = loader
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .endpoint_url(sts.endpoint_url());
+    }
+    let config = loader.load().await;
+    let me = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| fail("GetCallerIdentity")(e.into()))?;
+    println!(
+        "   AWS SDK GetCallerIdentity (SigV4-signed with them): {}",
+        me.arn().unwrap_or("-")
+    );
+    if let Some(sts) = &sts {
+        println!(
+            "   STS saw {} AssumeRoleWithWebIdentity call(s)",
+            sts.calls()
+        );
+    }
+    Ok(())
+}
+
+async fn azure_step(
+    issuer: &Issuer,
+    token: &OidcToken,
+    env: &Env,
+    real: bool,
+    real_scope: &str,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
+    println!("\n3. Azure access token (Entra client assertion)");
+    let (credential, entra, scope) = if real {
+        let (Some(_), Some(_)) = (
+            env.get_non_empty("AZURE_TENANT_ID"),
+            env.get_non_empty("AZURE_CLIENT_ID"),
+        ) else {
+            println!("   skipped: set AZURE_TENANT_ID and AZURE_CLIENT_ID to use real Entra");
+            return Ok(());
+        };
+        let credential = AzureCredential::builder()
+            .env(env.clone())
+            .build()
+            .map_err(|e| fail("configure Azure")(e.into()))?;
+        (credential, None, real_scope.to_owned())
+    } else {
+        let entra = Entra::builder()
+            .federated_credential(FederatedCredential::for_issuer(issuer))
+            .start()
+            .await
+            .map_err(|e| fail("start the Entra emulator")(e.into()))?;
+        println!(
+            "   Entra emulator {} (HTTPS, its own CA) with a federated credential for {}",
+            entra.authority(),
+            issuer.team_issuer()
+        );
+        // Trust the emulator's CA the way users do: VERCEL_OIDC_CA_FILE.
+        let ca = dir.join("entra-ca.pem");
+        std::fs::write(&ca, entra.ca_pem()).map_err(|e| fail("write the CA file")(e.into()))?;
+        let credential = AzureCredential::builder()
+            .tenant_id(entra.tenant_id())
+            .client_id(entra.client_id())
+            .authority_host(entra.authority())
+            .token_source(FixedTokenSource::new(token.clone()))
+            .env(Env::from_pairs([(
+                vercel_oidc::CA_FILE_ENV,
+                ca.display().to_string(),
+            )]))
+            .build()
+            .map_err(|e| fail("configure Azure")(e.into()))?;
+        (
+            credential,
+            Some(entra),
+            "https://vault.azure.net/.default".to_owned(),
+        )
+    };
+    let t = Instant::now();
+    let access = credential
+        .get_token(&[scope.as_str()], None)
+        .await
+        .map_err(|e| fail("get an Azure token")(e.into()))?;
+    let first = t.elapsed();
+    let t = Instant::now();
+    credential
+        .get_token(&[scope.as_str()], None)
+        .await
+        .map_err(|e| fail("cached Azure token")(e.into()))?;
+    let cached = t.elapsed();
+    println!(
+        "   access token for {scope} in {} ({} bytes, not shown), expires {}",
+        ms(first),
+        access.token.secret().len(),
+        access.expires_on
+    );
+    println!("   second call served from the cache in {}", ms(cached));
+    if let Some(entra) = &entra {
+        println!("   Entra saw {} token request(s)", entra.requests());
+    }
+    Ok(())
+}
+
+async fn own_api_step(issuer: &Issuer, token: &OidcToken, real: bool) -> Result<(), Failure> {
+    use axum::routing::get;
+
+    println!("\n4. Your own API: a server on 127.0.0.1 that verifies the bearer token");
+    let claims = token.unverified_claims();
+    let audience = claims
+        .aud
+        .as_ref()
+        .and_then(|a| a.iter().next().map(str::to_owned))
+        .unwrap_or_default();
+    let mut builder = if real {
+        // Real tokens: Vercel's issuer, team or global form, as the token says.
+        let iss = claims.iss.clone().unwrap_or_default();
+        let expected = match iss.strip_prefix("https://oidc.vercel.com/") {
+            Some(team) if !team.is_empty() => ExpectedIssuer::team(team),
+            _ => ExpectedIssuer::global(),
+        };
+        Verifier::builder(expected, audience).env(Env::real())
+    } else {
+        Verifier::builder(ExpectedIssuer::team(issuer.team_slug()), audience)
+            .issuer_base_url(issuer.base_url())
+            .env(Env::from_pairs::<&str, &str>([]))
+    };
+    builder = builder
+        .project_id(match &claims.project_id {
+            Some(id) => Constraint::one(id.clone()),
+            None => Constraint::Any,
+        })
+        .environment(Constraint::Any)
+        .owner_id(Constraint::Any);
+    let verifier = builder
+        .build()
+        .map_err(|e| fail("configure the verifier")(e.into()))?;
+    println!(
+        "   verifier: issuer {} pinned, audience {}, JWKS {}",
+        verifier.issuer(),
+        verifier.audience(),
+        verifier.jwks_url()
+    );
+    let app = axum::Router::new()
+        .route(
+            "/whoami",
+            get(|claims: axum::Extension<VerifiedClaims>| async move {
+                let c = claims.0.into_inner();
+                format!(
+                    "hello {} ({})",
+                    c.project.unwrap_or_default(),
+                    c.environment.unwrap_or_default()
+                )
+            }),
+        )
+        .layer(verifier.layer());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| fail("bind the API server")(e.into()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| fail("bind the API server")(e.into()))?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{addr}/whoami");
+    let client = reqwest::Client::new();
+
+    let auth = BearerAuth::new(FixedTokenSource::new(token.clone()));
+    let t = Instant::now();
+    let response = auth
+        .apply(client.get(&url))
+        .await
+        .map_err(|e| fail("attach the bearer")(e.into()))?
+        .send()
+        .await
+        .map_err(|e| fail("call the API")(e.into()))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!(
+        "   GET {url} with the token → {status} \"{body}\" in {}",
+        ms(t.elapsed())
+    );
+    if !status.is_success() {
+        server.abort();
+        return Err(Failure::message(format!(
+            "demo step \"own API\" failed: the API answered {status}"
+        )));
+    }
+    if !real {
+        let forged = OidcToken::parse(issuer.token().sign_with_unknown_key())
+            .map_err(|e| fail("forge a token")(e.into()))?;
+        let response = BearerAuth::new(FixedTokenSource::new(forged))
+            .apply(client.get(&url))
+            .await
+            .map_err(|e| fail("attach the bearer")(e.into()))?
+            .send()
+            .await
+            .map_err(|e| fail("call the API")(e.into()))?;
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        println!(
+            "   GET {url} with a token signed by an unknown key → {} (WWW-Authenticate: {challenge})",
+            response.status()
+        );
+    }
+    server.abort();
+    Ok(())
+}
