@@ -198,6 +198,10 @@ pub struct EntraError {
 /// assertion before it counts as permanent.
 pub(crate) const PERMANENT_CODES: &[u32] = &[50027, 70021, 700024, 700211, 700213];
 
+/// AADSTS codes worth retrying whatever the HTTP status: `50166`, the request to the external
+/// OIDC issuer (its key set) failed.
+const TRANSIENT_CODES: &[u32] = &[50166];
+
 impl EntraError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
@@ -251,10 +255,13 @@ impl EntraError {
         self.retry_after
     }
 
-    /// `true` for 408, 429 and 5xx answers that carry no permanent AADSTS code.
+    /// `true` for 408, 429 and 5xx answers that carry no permanent AADSTS code, and for
+    /// `AADSTS50166` (Entra ID could not reach the issuer's keys: the IdP side failed, as with
+    /// STS's `IDPCommunicationError`, whatever the status).
     pub fn is_transient(&self) -> bool {
         let transient_status = matches!(self.status, 408 | 429) || self.status >= 500;
-        transient_status && !self.is_permanent()
+        let idp_unreachable = self.codes.iter().any(|c| TRANSIENT_CODES.contains(c));
+        (transient_status || idp_unreachable) && !self.is_permanent()
     }
 
     /// `true` when an AADSTS code says retrying cannot help (`50027`, `70021`, `700024`,
@@ -410,6 +417,11 @@ mod tests {
     fn categories() {
         let throttled = parse_entra_error(429, br#"{"error_codes":[50196]}"#, None);
         assert!(Error::Entra(Box::new(throttled)).is_transient());
+        let idp = parse_entra_error(400, br#"{"error_codes":[50166]}"#, None);
+        assert!(
+            idp.is_transient(),
+            "the issuer's keys were unreachable: retry"
+        );
         let expired = parse_entra_error(400, br#"{"error_codes":[700024]}"#, None);
         let expired = Error::Entra(Box::new(expired));
         assert!(expired.is_rejected() && !expired.is_transient());
