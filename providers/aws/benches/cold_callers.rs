@@ -65,8 +65,10 @@ where
 fn report(name: &str, calls: &[usize]) {
     let min = calls.iter().min().copied().unwrap_or(0);
     let max = calls.iter().max().copied().unwrap_or(0);
+    let over_one = calls.iter().filter(|&&calls| calls > 1).count();
     println!(
-        "  STS calls per {CALLERS} cold callers, {name}: min {min}, max {max} over {} rounds",
+        "  STS calls per {CALLERS} cold callers, {name}: min {min}, max {max}, \
+         {over_one} of {} rounds made more than 1",
         calls.len()
     );
 }
@@ -96,10 +98,6 @@ fn cold_callers(c: &mut Criterion) {
         })
     });
     report("ours", &ours_calls);
-    assert!(
-        ours_calls.iter().all(|&calls| calls == 1),
-        "ours: 1 STS call per cold round, saw {ours_calls:?}"
-    );
 
     let mut ours_sdk_calls = Vec::new();
     group.bench_function("ours behind the SDK's lazy identity cache", |b| {
@@ -117,10 +115,6 @@ fn cold_callers(c: &mut Criterion) {
         })
     });
     report("ours behind the SDK cache", &ours_sdk_calls);
-    assert!(
-        ours_sdk_calls.iter().all(|&calls| calls == 1),
-        "ours behind the SDK cache: 1 STS call per cold round, saw {ours_sdk_calls:?}"
-    );
 
     let mut aws_config_calls = Vec::new();
     group.bench_function(
@@ -142,6 +136,19 @@ fn cold_callers(c: &mut Criterion) {
     );
     report("aws-config behind the SDK cache", &aws_config_calls);
     group.finish();
+
+    // Checked after every case ran, so the numbers above are all printed.
+    for (name, calls) in [
+        ("ours", &ours_calls),
+        ("ours behind the SDK cache", &ours_sdk_calls),
+    ] {
+        let extra = calls.iter().filter(|&&calls| calls != 1).count();
+        assert!(
+            extra == 0,
+            "{name}: 1 STS call per cold round expected; {extra} of {} rounds made more",
+            calls.len()
+        );
+    }
 }
 
 criterion_group!(benches, cold_callers);
