@@ -143,8 +143,14 @@ fn main() {
     };
     let cases: [(&str, &dyn Fn(OffsetClock) -> Get); 3] = [
         ("ours: provide_credentials", &ours),
-        ("ours behind the SDK's lazy identity cache", &ours_behind_sdk),
-        ("aws-config 1.13 web identity behind the SDK's cache", &aws_config),
+        (
+            "ours behind the SDK's lazy identity cache",
+            &ours_behind_sdk,
+        ),
+        (
+            "aws-config 1.13 web identity behind the SDK's cache",
+            &aws_config,
+        ),
     ];
 
     println!(
