@@ -306,6 +306,13 @@ where
         if let Some((_, load)) = &state.inflight {
             return load.clone();
         }
+        // A load may have completed between the caller's check and this lock.
+        if let Some(entry) = &*self.current.load()
+            && self.config.clock.now_ms() < entry.expires_ms
+        {
+            let value = entry.value.clone();
+            return futures_util::future::ready(Ok(value)).boxed().shared();
+        }
         let load = self.new_load(&mut state);
         drop(state);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
