@@ -575,6 +575,19 @@ mod tests {
         assert_eq!(h.cache.get().await, Ok(2));
     }
 
+    /// The race the AWS cold-callers bench found: a caller misses the fast path, the in-flight
+    /// load completes, then the caller takes the slow path. It must get the new value, not start
+    /// a second load.
+    #[tokio::test(start_paused = true)]
+    async fn slow_path_after_a_completed_load_does_not_load_again() {
+        let h = harness(Duration::from_millis(10), HOUR);
+        assert_eq!(h.cache.get().await, Ok(1));
+        // What a caller that missed just before completion does next:
+        let joined = Inner::join_or_start_load(&h.cache.inner).await;
+        assert_eq!(joined, Ok(1));
+        assert_eq!(h.loads.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn short_lifetimes_back_off_instead_of_storming() {
         // Lifetime 60 s, window 300 s: every value arrives inside the window.
