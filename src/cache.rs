@@ -306,6 +306,13 @@ where
         if let Some((_, load)) = &state.inflight {
             return load.clone();
         }
+        // A load may have completed between the caller's check and this lock.
+        if let Some(entry) = &*self.current.load()
+            && self.config.clock.now_ms() < entry.expires_ms
+        {
+            let value = entry.value.clone();
+            return futures_util::future::ready(Ok(value)).boxed().shared();
+        }
         let load = self.new_load(&mut state);
         drop(state);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -566,6 +573,19 @@ mod tests {
         assert_eq!(h.loads.load(Ordering::SeqCst), 1);
         h.fail.store(false, Ordering::SeqCst);
         assert_eq!(h.cache.get().await, Ok(2));
+    }
+
+    /// The race the AWS cold-callers bench found: a caller misses the fast path, the in-flight
+    /// load completes, then the caller takes the slow path. It must get the new value, not start
+    /// a second load.
+    #[tokio::test(start_paused = true)]
+    async fn slow_path_after_a_completed_load_does_not_load_again() {
+        let h = harness(Duration::from_millis(10), HOUR);
+        assert_eq!(h.cache.get().await, Ok(1));
+        // What a caller that missed just before completion does next:
+        let joined = Inner::join_or_start_load(&h.cache.inner).await;
+        assert_eq!(joined, Ok(1));
+        assert_eq!(h.loads.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -74,6 +74,74 @@ pub fn headers(data: &[u8]) {
     let _ = ip_address(&headers);
 }
 
+/// `.vercel/project.json` and the CLI's `auth.json`: BOM-tolerant parsing, the login read from
+/// it (secrets redacted in `Debug`), and the merge after a refresh, which must keep every field
+/// and the refresh token when the response has none.
+pub fn local_dev_json(data: &[u8]) {
+    use crate::local_dev::auth::{auth_from_object, merged};
+    use crate::local_dev::files::{JsonFile, parse_json_object};
+    use crate::local_dev::http::OAuthTokens;
+    use crate::local_dev::paths::project_from_object;
+    use secrecy::SecretString;
+
+    let JsonFile::Object(map) = parse_json_object(data) else {
+        return;
+    };
+    let _ = project_from_object(&map);
+    let mut taken = map.clone();
+    match auth_from_object("auth.json".into(), &mut taken) {
+        Ok(auth) => {
+            let shown = format!("{auth:?}");
+            for key in ["token", "refreshToken"] {
+                if let Some(serde_json::Value::String(secret)) = map.get(key)
+                    && secret.len() >= 12
+                {
+                    assert!(!shown.contains(secret.as_str()), "{key} in Debug");
+                }
+            }
+        }
+        Err(err) => {
+            let _ = format!("{err} {err:?}");
+        }
+    }
+    let tokens = OAuthTokens {
+        access_token: SecretString::from("fuzz-new-access-token"),
+        expires_in: Duration::from_secs(3600),
+        refresh_token: None,
+    };
+    let out = merged(
+        map.clone(),
+        &tokens,
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    );
+    for (key, value) in &map {
+        match key.as_str() {
+            "token" | "expiresAt" => {}
+            _ => assert_eq!(out.get(key), Some(value), "merge dropped or changed {key}"),
+        }
+    }
+    assert_eq!(
+        out.get("token").and_then(|v| v.as_str()),
+        Some("fuzz-new-access-token")
+    );
+    assert_eq!(
+        out.get("expiresAt").and_then(|v| v.as_u64()),
+        Some(1_700_003_600)
+    );
+}
+
+/// A JWKS document: only usable RS256 keys are kept, never more than the document has.
+pub fn jwks(data: &[u8]) {
+    if let Ok(set) = crate::verify::jwks::KeySet::parse(data) {
+        let listed = serde_json::from_slice::<serde_json::Value>(data)
+            .ok()
+            .and_then(|v| v.get("keys").and_then(|k| k.as_array()).map(Vec::len))
+            .unwrap_or(0);
+        assert!(set.len() <= listed);
+        let _ = set.find("");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -109,5 +177,15 @@ mod tests {
     #[test]
     fn seeds_headers() {
         each_seed("headers", super::headers);
+    }
+
+    #[test]
+    fn seeds_local_dev_json() {
+        each_seed("local_dev_json", super::local_dev_json);
+    }
+
+    #[test]
+    fn seeds_jwks() {
+        each_seed("jwks", super::jwks);
     }
 }

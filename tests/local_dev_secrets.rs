@@ -4,55 +4,19 @@
 //! Its own test binary: the TRACE subscriber is process-global, so that no callsite's interest
 //! is cached before it is installed.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_subscriber::fmt::MakeWriter;
 use vercel_oidc::local_dev::LocalDevRefresher;
 use vercel_oidc::{Env, RefreshRequest, TokenSource, VercelTokenSource};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, VercelApi};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(capture.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        capture
-    })
-}
 
 const CLI_TOKEN: &str = "vca_secret_cli_token_e3b0c442";
 const REFRESH_TOKEN: &str = "vcr_secret_refresh_token_98fc1c14";
 
 #[tokio::test]
 async fn full_refresh_flow_logs_no_secret() {
-    let capture = capture();
+    let capture = vercel_oidc_testkit::capture_logs();
     let issuer = Arc::new(Issuer::start().await.expect("issuer"));
     let api = VercelApi::builder(Arc::clone(&issuer))
         .refresh_token(REFRESH_TOKEN)
@@ -134,7 +98,7 @@ async fn full_refresh_flow_logs_no_secret() {
         .expect_err("drop");
     texts.push(format!("{err} {err:?}"));
 
-    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = capture.contents();
     assert!(
         logs.contains("local-dev refresh"),
         "the flow logged nothing: the scan would prove nothing"

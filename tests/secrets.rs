@@ -3,50 +3,14 @@
 //! Its own test binary: the TRACE subscriber is process-global, so that no callsite's interest
 //! is cached before it is installed.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tower::{Layer, ServiceExt, service_fn};
-use tracing_subscriber::fmt::MakeWriter;
 use vercel_oidc::{
     AudienceExchange, Env, ExchangeRequest, FileTokenSource, FreshestTokenSlot, OidcToken,
     RequestContext, RequestContextLayer, TokenSource, VercelEnv, VercelTokenSource, get_env,
 };
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(capture.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        capture
-    })
-}
 
 #[tokio::test]
 async fn redacted_debug_strings_are_pinned() {
@@ -79,7 +43,7 @@ async fn redacted_debug_strings_are_pinned() {
 
 #[tokio::test]
 async fn trace_logs_of_a_full_token_read_never_contain_the_token() {
-    let capture = capture();
+    let capture = vercel_oidc_testkit::capture_logs();
 
     let issuer = Issuer::start().await.expect("issuer");
     let header_token = issuer.token().sign();
@@ -137,7 +101,7 @@ async fn trace_logs_of_a_full_token_read_never_contain_the_token() {
     let bad = OidcToken::parse(format!("{header_token}.extra")).expect_err("malformed");
     shown.push_str(&format!("{bad} {bad:?}"));
 
-    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = capture.contents();
     assert!(
         logs.contains("audience exchange"),
         "TRACE logging was captured: {logs}"

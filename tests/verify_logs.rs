@@ -5,54 +5,20 @@
 //! cached before it is installed.
 
 use std::convert::Infallible;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use axum::Extension;
 use axum::routing::get;
 use http::header::AUTHORIZATION;
 use tower::{Layer, ServiceExt, service_fn};
-use tracing_subscriber::fmt::MakeWriter;
 use vercel_oidc::bearer::BearerAuth;
 use vercel_oidc::verify::{Constraint, ExpectedIssuer, VerifiedClaims, Verifier};
 use vercel_oidc::{AudienceExchange, Env, ExchangeRequest, FixedTokenSource, OidcToken};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture() -> Capture {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-    capture
-}
-
 /// The only test in this binary, so the global subscriber is installed before anything logs.
 #[tokio::test]
 async fn full_verify_flow_logs_no_token() {
-    let logs = capture();
+    let logs = vercel_oidc_testkit::capture_logs();
     let issuer = Issuer::start().await.expect("issuer");
     let audience = "https://api.example.com";
     let verifier = Verifier::builder(ExpectedIssuer::team("acme"), audience)
@@ -132,7 +98,7 @@ async fn full_verify_flow_logs_no_token() {
     verifier.refresh_keys().await.expect_err("failing key set");
     server.abort();
 
-    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("utf-8");
+    let text = logs.contents();
     // The flow was logged (so the scan below means something)...
     for expected in [
         "verifier: key set fetched",

@@ -16,6 +16,8 @@
 
 // This is the command's user interface: stdout is its output, stderr its diagnostics.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// Doc comments of the argument structs are the `--help` text, where URLs are plain text.
+#![allow(rustdoc::bare_urls)]
 
 mod aws;
 mod azure;

@@ -61,9 +61,17 @@ pub(crate) fn read_auth(cli_dir: &Path) -> Result<CliAuth, Error> {
             });
         }
     };
+    auth_from_object(path, &mut map)
+}
+
+/// The login in an `auth.json` object (read from `path`); the secrets are taken out of `map`.
+pub(crate) fn auth_from_object(
+    path: PathBuf,
+    map: &mut Map<String, Value>,
+) -> Result<CliAuth, Error> {
     let expires_at = map.get("expiresAt").and_then(Value::as_f64);
-    let token = secret(&mut map, "token");
-    let refresh_token = secret(&mut map, "refreshToken");
+    let token = secret(map, "token");
+    let refresh_token = secret(map, "refreshToken");
     if token.is_none() && refresh_token.is_none() {
         return Err(Error::local_dev(LocalDevErrorKind::NotLoggedIn { path }));
     }
@@ -98,10 +106,26 @@ impl CliAuth {
 pub(crate) fn merge_write(path: &Path, tokens: &OAuthTokens, now: SystemTime) -> Result<(), Error> {
     // Re-read: the CLI may have changed the file since it was read. A file that is gone or no
     // longer an object is replaced by the new login rather than losing a rotated refresh token.
-    let mut map = match read_json_object(path) {
+    let map = match read_json_object(path) {
         JsonFile::Object(map) => map,
         _ => Map::new(),
     };
+    let map = merged(map, tokens, now);
+    let text =
+        SecretString::from(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default());
+    // A symlinked auth.json (dotfile managers) stays a symlink: the rename targets the real
+    // file, in the real file's directory.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    write_atomic(&target, text.expose_secret().as_bytes(), "update")
+}
+
+/// `auth.json`'s object after a successful refresh: every field stays; `token` and `expiresAt`
+/// are replaced; `refreshToken` only when the response has one.
+pub(crate) fn merged(
+    mut map: Map<String, Value>,
+    tokens: &OAuthTokens,
+    now: SystemTime,
+) -> Map<String, Value> {
     let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     map.insert(
         "token".into(),
@@ -117,12 +141,7 @@ pub(crate) fn merge_write(path: &Path, tokens: &OAuthTokens, now: SystemTime) ->
             refresh.expose_secret().to_owned().into(),
         );
     }
-    let text =
-        SecretString::from(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default());
-    // A symlinked auth.json (dotfile managers) stays a symlink: the rename targets the real
-    // file, in the real file's directory.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    write_atomic(&target, text.expose_secret().as_bytes(), "update")
+    map
 }
 
 /// Whether the CLI keeps its login in the system keyring (or uses DPoP), so that the token must

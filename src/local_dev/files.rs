@@ -21,12 +21,16 @@ pub(crate) enum JsonFile {
 
 /// Reads `path` as a JSON object. A leading UTF-8 BOM (as Windows editors write) is skipped.
 pub(crate) fn read_json_object(path: &Path) -> JsonFile {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return JsonFile::Missing,
-        Err(e) => return JsonFile::Invalid(Some(e)),
-    };
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    match std::fs::read(path) {
+        Ok(bytes) => parse_json_object(&bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => JsonFile::Missing,
+        Err(e) => JsonFile::Invalid(Some(e)),
+    }
+}
+
+/// Parses file contents as a JSON object, skipping a leading UTF-8 BOM.
+pub(crate) fn parse_json_object(bytes: &[u8]) -> JsonFile {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // serde_json's error can echo the input: it is not kept.
     match serde_json::from_slice::<Value>(text) {
         Ok(Value::Object(map)) => JsonFile::Object(map),

@@ -68,11 +68,11 @@
 //! # let _ = token; Ok(()) }
 //! ```
 
-mod auth;
+pub(crate) mod auth;
 mod cli;
-mod files;
-mod http;
-mod paths;
+pub(crate) mod files;
+pub(crate) mod http;
+pub(crate) mod paths;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::files::{JsonFile, read_json_object};
 use crate::env::Env;
@@ -82,11 +82,17 @@ fn read_project_json(start: &Path) -> Result<Linked, Error> {
             });
         }
     };
+    let (project, team) = project_from_object(&map);
+    Ok((Some(path), project, team))
+}
+
+/// `projectId` and `orgId` of a `project.json` object (empty or non-string values: `None`).
+pub(crate) fn project_from_object(map: &Map<String, Value>) -> (Option<String>, Option<String>) {
     let string = |key: &str| match map.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         _ => None,
     };
-    Ok((Some(path), string("projectId"), string("orgId")))
+    (string("projectId"), string("orgId"))
 }
 
 /// `true` when `id` is a plausible Vercel id or name: `^[A-Za-z0-9][A-Za-z0-9._-]*$`. Checked

@@ -70,7 +70,7 @@
 
 mod auth;
 mod error;
-mod jwks;
+pub(crate) mod jwks;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -62,6 +62,7 @@ mod faults;
 mod issuer;
 mod jwt;
 mod keys;
+mod logs;
 mod server;
 mod token;
 
@@ -72,6 +73,7 @@ pub mod vercel_api;
 pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
+pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
 pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};
 pub use token::TokenBuilder;
 pub use vercel_api::{VercelApi, VercelApiBuilder};

@@ -5,7 +5,6 @@
 //! Its own test binary: the subscriber is process-global, so no callsite registered by another
 //! test thread escapes it.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,28 +14,9 @@ use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_aws::AwsCredentialsProvider;
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_in_trace_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = vercel_oidc_testkit::capture_logs();
 
     let issuer = Arc::new(Issuer::start().await.expect("issuer"));
     let sts = Sts::builder(issuer.team_issuer(), "sts.amazonaws.com")
@@ -98,7 +78,7 @@ async fn no_secret_in_trace_logs() {
     provider.invalidate();
     provider.provide_credentials().await.expect("credentials");
 
-    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    let logs = capture.contents();
     assert!(
         logs.contains("AssumeRoleWithWebIdentity") && logs.contains("TRACE"),
         "the capture works and saw the flow"

@@ -2,7 +2,6 @@
 //! contain no assertion and no access token. (Its own test binary: a global subscriber sees the
 //! callsites of every thread, which a scoped one would miss.)
 
-use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,38 +12,9 @@ use vercel_oidc_azure::{AzureCredential, VercelClientAssertion};
 use vercel_oidc_testkit::entra::{Entra, EntraFault, FederatedCredential};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn trace_logs_of_full_flows_hold_no_assertion_or_token() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = vercel_oidc_testkit::capture_logs();
 
     let issuer = Arc::new(Issuer::start().await.expect("issuer"));
     let entra = Entra::builder()
@@ -191,7 +161,7 @@ async fn trace_logs_of_full_flows_hold_no_assertion_or_token() {
         .expect("stock token");
     access_tokens.push(token.token.secret().to_owned());
 
-    let text = logs.text();
+    let text = logs.contents();
     assert!(
         text.contains("requesting an Entra ID token") && text.contains("TRACE"),
         "the flows were logged at TRACE"
