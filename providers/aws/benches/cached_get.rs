@@ -47,9 +47,34 @@ fn cached_get(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let floor = ArcSwap::from_pointee(credentials.clone());
-    let arc: Arc<Credentials> = Arc::new(credentials);
+    let arc: Arc<Credentials> = Arc::new(credentials.clone());
+
+    let cache_alone = {
+        let value = credentials.clone();
+        let cache = vercel_oidc::cache::RefreshAheadCache::builder().build(move || {
+            let value = value.clone();
+            async move {
+                Ok::<_, ()>((
+                    value,
+                    std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+                ))
+            }
+        });
+        runtime.block_on(cache.get()).expect("loaded");
+        cache
+    };
 
     let mut group = c.benchmark_group("aws cached get");
+    group.bench_function("parts: Credentials::clone", |b| {
+        b.iter(|| Credentials::clone(black_box(&credentials)))
+    });
+    group.bench_function(
+        "parts: provide_credentials() future, dropped unpolled",
+        |b| b.iter(|| drop(black_box(black_box(&ours).provide_credentials()))),
+    );
+    group.bench_function("parts: RefreshAheadCache<Credentials>::try_get", |b| {
+        b.iter(|| black_box(&cache_alone).try_get().expect("cached"))
+    });
     group.bench_function("floor: ArcSwap<Credentials> load + clone", |b| {
         b.iter(|| Credentials::clone(&black_box(&floor).load()))
     });
