@@ -167,7 +167,7 @@ impl AudienceExchangeBuilder {
         Ok(AudienceExchange {
             inner: Arc::new(ExchangeInner {
                 token_url,
-                client: crate::tls::http_client(roots.as_ref())?,
+                client: crate::tls::http_client(roots.as_ref(), crate::tls::DEFAULT_HTTP_TIMEOUT)?,
                 cache: Mutex::new(LruCache::new(capacity)),
                 clock: self.clock,
             }),

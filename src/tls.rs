@@ -82,11 +82,20 @@ impl ExtraRoots {
     }
 }
 
-/// Builds the core's HTTP client: rustls with the platform roots plus `roots`, timeouts set.
-pub(crate) fn http_client(roots: Option<&ExtraRoots>) -> Result<reqwest::Client, Error> {
+/// The total timeout of the core's HTTP requests unless a caller asks for another.
+pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the core's HTTP client: rustls with the platform roots plus `roots`, a 5 s connect
+/// timeout, `timeout` in total, and no redirects (every URL is configuration, and a redirect must
+/// not carry a token or a CLI login anywhere else).
+pub(crate) fn http_client(
+    roots: Option<&ExtraRoots>,
+    timeout: Duration,
+) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("vercel-oidc-rust/", env!("CARGO_PKG_VERSION")));
     if let Some(roots) = roots {
         builder = builder.tls_certs_merge(roots.reqwest_certificates());

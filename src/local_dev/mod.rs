@@ -373,7 +373,7 @@ impl Inner {
                     Some(roots) => Some(roots.clone()),
                     None => ExtraRoots::from_env(env)?,
                 };
-                crate::tls::http_client(roots.as_ref())
+                crate::tls::http_client(roots.as_ref(), crate::tls::DEFAULT_HTTP_TIMEOUT)
             })
             .clone()
     }

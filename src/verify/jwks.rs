@@ -248,6 +248,13 @@ impl Jwks {
             match &state.inflight {
                 Some((_, fetch)) => Some(fetch.clone()),
                 None => {
+                    // A fetch may have completed between the caller's decision to fetch and
+                    // this lock: within the cooldown its key set is the freshest there is.
+                    if let Some(keys) = self.keys.load_full()
+                        && !self.cooldown_passed(now, self.cooldown_ms)
+                    {
+                        return Ok(keys);
+                    }
                     let retry_gap = self.cooldown_ms.min(NO_KEYS_RETRY_MS);
                     let no_keys = self.keys.load().is_none();
                     match &state.last_error {

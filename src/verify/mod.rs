@@ -409,7 +409,9 @@ impl VerifierBuilder {
             Some(roots) => Some(roots),
             None => ExtraRoots::from_env(&self.env).map_err(VerifierConfigError::Client)?,
         };
-        let client = jwks_client(roots.as_ref()).map_err(VerifierConfigError::Client)?;
+        // Key sets are small: a short total timeout.
+        let client = crate::tls::http_client(roots.as_ref(), Duration::from_secs(10))
+            .map_err(VerifierConfigError::Client)?;
         let jwks = Jwks::new(
             format!("{issuer}/.well-known/jwks"),
             client,
@@ -457,25 +459,6 @@ fn check_base_url(base: &str) -> Result<&str, VerifierConfigError> {
         "http" => Err(invalid("must be https (http only on a loopback host)")),
         _ => Err(invalid("must be an https URL")),
     }
-}
-
-/// The key-set client: rustls with the platform roots plus `roots`, short timeouts, and no
-/// redirects (the key set's URL is configuration; a redirect is not followed to anywhere else).
-fn jwks_client(roots: Option<&ExtraRoots>) -> Result<reqwest::Client, crate::Error> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("vercel-oidc-rust/", env!("CARGO_PKG_VERSION")));
-    if let Some(roots) = roots {
-        builder = builder.tls_certs_merge(roots.reqwest_certificates());
-    }
-    builder
-        .build()
-        .map_err(|e| crate::Error::InvalidConfiguration {
-            message: "cannot build the HTTP client for the key set".into(),
-            source: Some(Arc::new(e)),
-        })
 }
 
 /// The JOSE header fields the verifier reads, borrowed from the decoded header when possible.
