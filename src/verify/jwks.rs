@@ -397,6 +397,32 @@ impl Jwks {
 mod tests {
     use super::*;
 
+    /// The race the 10,000-kid flood found under load: a caller decides to fetch (cooldown
+    /// passed), another caller's fetch completes, then the first one waits for keys. It must
+    /// get the fresh set, not fetch again inside the cooldown.
+    #[tokio::test]
+    async fn waiting_after_a_completed_fetch_does_not_fetch_again() {
+        use vercel_oidc_testkit::{Endpoint, Issuer};
+        let issuer = Issuer::start().await.expect("issuer");
+        let clock = crate::time::ManualTimeSource::new(std::time::SystemTime::now());
+        let jwks = Arc::new(Jwks::new(
+            format!("{}/.well-known/jwks", issuer.base_url()),
+            crate::tls::http_client(None, Duration::from_secs(10)).expect("client"),
+            SharedTimeSource::new(clock),
+            Duration::from_secs(600),
+            Duration::from_secs(30),
+        ));
+        jwks.refresh().await.expect("first fetch");
+        assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+        let keys = jwks.wait_for_keys().await.expect("keys");
+        assert!(keys.len() > 0);
+        assert_eq!(
+            issuer.requests(Endpoint::Jwks),
+            1,
+            "no second fetch inside the cooldown"
+        );
+    }
+
     fn b64(bytes: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(bytes)
     }
