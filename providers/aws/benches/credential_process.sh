@@ -19,10 +19,12 @@ command -v hyperfine >/dev/null || { echo "hyperfine not found (apt-get install 
 
 cargo build --release --quiet -p vercel-oidc-cli --bin vercel-oidc
 cargo build --release --quiet -p vercel-oidc-aws \
-    --example aws_config_web_identity --example sts_emulator_server
+    --example aws_config_web_identity --example vercel_oidc_credential_process \
+    --example sts_emulator_server
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 cli="$target_dir/release/vercel-oidc"
 aws_config="$target_dir/release/examples/aws_config_web_identity"
+ours_minimal="$target_dir/release/examples/vercel_oidc_credential_process"
 
 env_file=${1:--}
 [ $# -gt 0 ] && shift
@@ -48,12 +50,13 @@ fi
 echo "STS emulator: $AWS_ENDPOINT_URL_STS"
 
 # Both must work before they are timed (the JSON holds emulator credentials only).
-for program in "$cli aws credential-process" "$aws_config"; do
+for program in "$cli aws credential-process" "$ours_minimal" "$aws_config"; do
     out=$($program) || { echo "failed: $program" >&2; exit 1; }
     [[ $out == *'"AccessKeyId"'* ]] || { echo "no credentials from: $program" >&2; exit 1; }
 done
 
 hyperfine -N --warmup 20 --runs 300 \
     -n "vercel-oidc aws credential-process" "$cli aws credential-process" \
+    -n "vercel-oidc-aws provider (minimal Rust program)" "$ours_minimal" \
     -n "aws-config 1.13 web identity (Rust program)" "$aws_config" \
     "$@"
