@@ -319,7 +319,6 @@ pub enum Environment {
 pub(crate) struct JwtParts<'a> {
     pub(crate) header: &'a str,
     pub(crate) payload: &'a str,
-    #[allow(dead_code)]
     pub(crate) signature: &'a str,
 }
 
