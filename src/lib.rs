@@ -106,6 +106,10 @@ pub use vercel::{
     get_vercel_oidc_token_with,
 };
 
+pub use bearer::BearerAuth;
+pub use local_dev::LocalDevRefresher;
+pub use verify::{Verifier, VerifierBuilder, VerifyError, VerifyLayer};
+
 /// Re-exported so users can name the secret types without a direct dependency.
 pub use secrecy;
 
