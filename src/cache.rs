@@ -381,11 +381,12 @@ where
                 state.failures = state.failures.saturating_add(1);
                 let expires = self.current.load().as_ref().map_or(0, |e| e.expires_ms);
                 if expires > now {
-                    let ceiling = RETRY_BASE_MS
-                        .saturating_mul(1u64 << (state.failures - 1).min(16))
-                        .min(RETRY_MAX_MS);
-                    // Equal jitter: at least half the backoff, so retries stay spaced.
-                    let delay = ceiling / 2 + fastrand::u64(0..=ceiling / 2);
+                    let delay = crate::retry::equal_jitter(
+                        state.failures,
+                        Duration::from_millis(RETRY_BASE_MS),
+                        Duration::from_millis(RETRY_MAX_MS),
+                    );
+                    let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     let next = (now + delay).min(expires);
                     self.next_check_ms.store(next, Ordering::Release);
                     self.arm_timer(&mut state, now, next);

@@ -76,6 +76,7 @@ mod exchange;
 pub mod fuzzing;
 mod headers;
 pub mod local_dev;
+pub mod retry;
 mod source;
 pub mod time;
 mod tls;

@@ -209,13 +209,7 @@ impl Loader {
 
     /// Full jitter: a random wait in `0..=min(max, initial * 2^(attempt-1))`.
     async fn backoff(&self, attempt: u32) {
-        let ceiling = self
-            .initial_backoff
-            .saturating_mul(1u32 << (attempt - 1).min(16))
-            .min(self.max_backoff);
-        let wait = Duration::from_millis(fastrand::u64(
-            0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX),
-        ));
+        let wait = vercel_oidc::retry::full_jitter(attempt, self.initial_backoff, self.max_backoff);
         tokio::time::sleep(wait).await;
     }
 

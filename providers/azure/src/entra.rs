@@ -109,13 +109,8 @@ impl Fetcher {
             if !error.is_transient() || attempt >= policy.max_attempts {
                 return Err(error);
             }
-            let ceiling = policy
-                .base_delay
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(policy.max_delay);
-            let jitter = Duration::from_millis(fastrand::u64(
-                0..=u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX),
-            ));
+            let jitter =
+                vercel_oidc::retry::full_jitter(attempt, policy.base_delay, policy.max_delay);
             let wait = match error.entra().and_then(|e| e.retry_after()) {
                 Some(retry_after) => retry_after.max(jitter),
                 None => jitter,
