@@ -147,16 +147,10 @@ impl AudienceExchangeBuilder {
                 .get_non_empty(ISSUER_URL_ENV)
                 .unwrap_or_else(|| DEFAULT_ISSUER_URL.to_owned()),
         };
-        let token_url = format!("{}/~token", base.trim_end_matches('/'));
-        let parsed = reqwest::Url::parse(&token_url).map_err(|e| Error::InvalidConfiguration {
-            message: format!("issuer URL {base:?} is not a valid URL"),
-            source: Some(Arc::new(e)),
-        })?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::config(format!(
-                "issuer URL {base:?} must be http(s)"
-            )));
-        }
+        // The token is posted there: https only (http on loopback for tests).
+        let checked = crate::tls::check_base_url(&base)
+            .map_err(|reason| Error::config(format!("issuer URL {base:?}: {reason}")))?;
+        let token_url = format!("{}/~token", checked.trim_end_matches('/'));
         let roots = match self.roots {
             Some(roots) => Some(roots),
             None => ExtraRoots::from_env(&self.env)?,

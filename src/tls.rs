@@ -82,6 +82,33 @@ impl ExtraRoots {
     }
 }
 
+/// Checks a base URL that tokens or credentials are sent to, and returns it without a trailing
+/// slash: `https`, or `http` only on a loopback host (tests, local proxies); no user info, query
+/// or fragment. The error is the reason, for the caller's typed error.
+pub(crate) fn check_base_url(base: &str) -> Result<&str, &'static str> {
+    let trimmed = base.strip_suffix('/').unwrap_or(base);
+    let url = reqwest::Url::parse(trimmed).map_err(|_| "not a URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment");
+    }
+    let loopback = url.host_str().is_some_and(|host| {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || bare
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match url.scheme() {
+        "https" => Ok(trimmed),
+        "http" if loopback => Ok(trimmed),
+        "http" => Err("must be https (http only on a loopback host)"),
+        _ => Err("must be an https URL"),
+    }
+}
+
 /// The total timeout of the core's HTTP requests unless a caller asks for another.
 pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -257,15 +257,29 @@ impl LocalDevRefresherBuilder {
     }
 }
 
-fn check_base_url(name: &str, url: &str) -> Result<(), Error> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        Ok(_) => Err(Error::config(format!("{name} {url:?} must be http(s)"))),
-        Err(e) => Err(Error::InvalidConfiguration {
-            message: format!("{name} {url:?} is not a valid URL"),
-            source: Some(Arc::new(e)),
-        }),
+fn base_from(
+    configured: Option<&str>,
+    env: &Env,
+    var: &str,
+    default: &str,
+) -> Result<String, Error> {
+    if let Some(url) = configured {
+        return Ok(url.to_owned());
     }
+    match env.get_non_empty(var) {
+        Some(url) => {
+            check_base_url(var, &url)?;
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        None => Ok(default.to_owned()),
+    }
+}
+
+/// The CLI login and the mint's bearer go to these URLs: https only (http on loopback).
+fn check_base_url(name: &str, url: &str) -> Result<(), Error> {
+    crate::tls::check_base_url(url)
+        .map(drop)
+        .map_err(|reason| Error::config(format!("{name} {url:?}: {reason}")))
 }
 
 /// Everything one refresh needs, resolved before the single flight starts.
@@ -303,7 +317,7 @@ impl LocalDevRefresher {
             "{}\0{}\0{}",
             plan.cache_path.display(),
             plan.ids.team_id.as_deref().unwrap_or_default(),
-            self.inner.api_base(&plan.env)
+            self.inner.api_base(&plan.env)?
         );
         let inner = Arc::clone(&self.inner);
         single_flight(key, move || inner.refresh_locked(plan).boxed()).await
@@ -348,22 +362,19 @@ impl Inner {
         })
     }
 
-    fn api_base(&self, env: &Env) -> String {
-        self.api_url.clone().unwrap_or_else(|| {
-            env.get_non_empty(API_URL_ENV).map_or_else(
-                || DEFAULT_API_URL.to_owned(),
-                |u| u.trim_end_matches('/').to_owned(),
-            )
-        })
+    /// The API base: the builder's (checked at build), else `VERCEL_OIDC_API_URL` (checked
+    /// here, before the CLI token is sent to it), else the default.
+    fn api_base(&self, env: &Env) -> Result<String, Error> {
+        base_from(self.api_url.as_deref(), env, API_URL_ENV, DEFAULT_API_URL)
     }
 
-    fn oauth_base(&self, env: &Env) -> String {
-        self.oauth_url.clone().unwrap_or_else(|| {
-            env.get_non_empty(OAUTH_URL_ENV).map_or_else(
-                || DEFAULT_OAUTH_URL.to_owned(),
-                |u| u.trim_end_matches('/').to_owned(),
-            )
-        })
+    fn oauth_base(&self, env: &Env) -> Result<String, Error> {
+        base_from(
+            self.oauth_url.as_deref(),
+            env,
+            OAUTH_URL_ENV,
+            DEFAULT_OAUTH_URL,
+        )
     }
 
     fn client(&self, env: &Env) -> Result<reqwest::Client, Error> {
@@ -397,7 +408,7 @@ impl Inner {
             tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: minting a token");
             http::mint(
                 &client,
-                &self.api_base(&plan.env),
+                &self.api_base(&plan.env)?,
                 &cli_token,
                 &plan.ids.project_id,
                 plan.ids.team_id.as_deref(),
@@ -428,7 +439,7 @@ impl Inner {
         };
         tracing::debug!("local-dev refresh: renewing the Vercel CLI token");
         let endpoint = self
-            .token_endpoint(client, &self.oauth_base(&plan.env))
+            .token_endpoint(client, &self.oauth_base(&plan.env)?)
             .await?;
         let tokens = http::refresh_grant(client, &endpoint, refresh_token).await?;
         auth::merge_write(&auth.path, &tokens, self.clock.now())?;
@@ -562,6 +573,35 @@ mod tests {
                 .oauth_url("not a url")
                 .build()
                 .is_err()
+        );
+        // The CLI login must not travel in clear text to a remote host.
+        let err = LocalDevRefresher::builder()
+            .api_url("http://api.example.com")
+            .build()
+            .expect_err("plain http to a remote host");
+        assert!(err.is_invalid_configuration(), "{err}");
+        assert!(
+            LocalDevRefresher::builder()
+                .api_url("http://127.0.0.1:8080/")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn env_urls_are_checked_before_use() {
+        let env = Env::from_pairs([(API_URL_ENV, "http://api.example.com")]);
+        let err = base_from(None, &env, API_URL_ENV, DEFAULT_API_URL).expect_err("http remote");
+        assert!(err.is_invalid_configuration(), "{err}");
+        let env = Env::from_pairs([(API_URL_ENV, "https://proxy.example.com/")]);
+        assert_eq!(
+            base_from(None, &env, API_URL_ENV, DEFAULT_API_URL).expect("ok"),
+            "https://proxy.example.com"
+        );
+        let none = Env::from_pairs::<&str, &str>([]);
+        assert_eq!(
+            base_from(None, &none, API_URL_ENV, DEFAULT_API_URL).expect("ok"),
+            DEFAULT_API_URL
         );
     }
 }

@@ -437,28 +437,8 @@ impl VerifierBuilder {
 
 /// Checks the issuer base URL and returns it without a trailing slash.
 fn check_base_url(base: &str) -> Result<&str, VerifierConfigError> {
-    let invalid = |reason| VerifierConfigError::InvalidIssuerUrl { reason };
-    let trimmed = base.strip_suffix('/').unwrap_or(base);
-    let url = reqwest::Url::parse(trimmed).map_err(|_| invalid("not a URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("must not contain credentials"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("must not have a query or fragment"));
-    }
-    let loopback = url.host_str().is_some_and(|host| {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost")
-            || bare
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match url.scheme() {
-        "https" => Ok(trimmed),
-        "http" if loopback => Ok(trimmed),
-        "http" => Err(invalid("must be https (http only on a loopback host)")),
-        _ => Err(invalid("must be an https URL")),
-    }
+    crate::tls::check_base_url(base)
+        .map_err(|reason| VerifierConfigError::InvalidIssuerUrl { reason })
 }
 
 /// The JOSE header fields the verifier reads, borrowed from the decoded header when possible.

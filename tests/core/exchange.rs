@@ -170,7 +170,7 @@ async fn exchange_token_source_exchanges_each_token() {
 
 #[test]
 fn invalid_issuer_url_is_a_configuration_error() {
-    for url in ["not a url", "ftp://example.com"] {
+    for url in ["not a url", "ftp://example.com", "http://example.com"] {
         let err = AudienceExchange::builder()
             .issuer_url(url)
             .env(Env::from_pairs::<&str, &str>([]))
