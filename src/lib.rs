@@ -75,6 +75,7 @@ mod exchange;
 #[doc(hidden)]
 pub mod fuzzing;
 mod headers;
+mod limits;
 pub mod local_dev;
 pub mod retry;
 mod source;
