@@ -75,6 +75,7 @@ mod exchange;
 #[doc(hidden)]
 pub mod fuzzing;
 mod headers;
+mod identity;
 mod limits;
 pub mod local_dev;
 pub mod retry;
@@ -96,11 +97,12 @@ pub use exchange::{
     ExchangeRequest, ExchangeTokenSource, ISSUER_URL_ENV,
 };
 pub use headers::{Geo, VercelEnv, geolocation, get_env, ip_address};
+pub use identity::{IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope};
 pub use source::{
     ChainTokenSource, EnvTokenSource, FileTokenSource, FixedTokenSource, FnTokenSource,
     SharedTokenSource, TokenFuture, TokenSource, token_source_fn,
 };
-pub use tls::{CA_FILE_ENV, ExtraRoots};
+pub use tls::{CA_FILE_ENV, ExtraRoots, InvalidEndpointUrl, check_endpoint_url, redact_url};
 pub use token::{Audience, Claims, Environment, MAX_TOKEN_LEN, OidcToken};
 pub use vercel::{
     ENV_TOKEN, ENV_TOKEN_FILE, RefreshOidcToken, RefreshRequest, TokenOptions, VercelTokenSource,

@@ -26,9 +26,11 @@ impl ExtraRoots {
     /// Reads and checks a PEM file: it must hold at least one certificate.
     pub fn from_pem_file(path: impl Into<PathBuf>) -> Result<Self, Error> {
         let path = path.into();
-        let pem = std::fs::read(&path).map_err(|e| Error::InvalidConfiguration {
-            message: format!("cannot read CA file {}", path.display()),
-            source: Some(Arc::new(e)),
+        let pem = crate::limits::read_regular_file(&path, crate::limits::PEM_MAX).map_err(|e| {
+            Error::InvalidConfiguration {
+                message: format!("cannot read CA file {}: {e}", path.display()),
+                source: Some(Arc::new(e.into_io())),
+            }
         })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             Error::InvalidConfiguration {
@@ -109,6 +111,73 @@ pub(crate) fn check_base_url(base: &str) -> Result<&str, &'static str> {
     }
 }
 
+/// A URL with any user info (`user:password@`) replaced by `[redacted]`, for errors and logs.
+///
+/// Works on any string, parseable or not: everything between `://` and the last `@` of the
+/// authority is replaced.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return std::borrow::Cow::Borrowed(url);
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            std::borrow::Cow::Owned(format!("{}[redacted]{}", &url[..scheme_end], &rest[at..]))
+        }
+        None => std::borrow::Cow::Borrowed(url),
+    }
+}
+
+/// An endpoint URL that breaks the URL policy of [`check_endpoint_url`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidEndpointUrl {
+    url: String,
+    reason: &'static str,
+}
+
+impl InvalidEndpointUrl {
+    /// Why the URL was refused (e.g. "must not contain credentials").
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The refused URL with any user info redacted.
+    pub fn redacted_url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for InvalidEndpointUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "endpoint URL {:?}: {}", self.url, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidEndpointUrl {}
+
+/// The URL policy for every endpoint that receives a token, an assertion or credentials: `https`,
+/// or `http` only on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`: tests and local
+/// proxies); no user info, query or fragment. The providers apply it to their STS and Entra
+/// endpoints; the error shows the URL with any user info redacted.
+///
+/// ```
+/// assert!(vercel_oidc::check_endpoint_url("https://sts.eu-west-1.amazonaws.com").is_ok());
+/// assert!(vercel_oidc::check_endpoint_url("http://127.0.0.1:4566").is_ok());
+/// let err = vercel_oidc::check_endpoint_url("http://vm.internal:4566").unwrap_err();
+/// assert_eq!(err.reason(), "must be https (http only on a loopback host)");
+/// let err = vercel_oidc::check_endpoint_url("https://admin:pw@sts.example.com").unwrap_err();
+/// assert!(!err.to_string().contains("pw"));
+/// ```
+pub fn check_endpoint_url(url: &str) -> Result<(), InvalidEndpointUrl> {
+    check_base_url(url)
+        .map(drop)
+        .map_err(|reason| InvalidEndpointUrl {
+            url: redact_url(url).into_owned(),
+            reason,
+        })
+}
+
 /// The total timeout of the core's HTTP requests unless a caller asks for another.
 pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -152,5 +221,74 @@ mod tests {
 
         let env = Env::from_pairs([(CA_FILE_ENV, "")]);
         assert!(ExtraRoots::from_env(&env).expect("ok").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ca_file_pointing_at_a_device_or_too_large_is_refused_without_reading_it() {
+        let err = ExtraRoots::from_pem_file("/dev/zero").expect_err("device");
+        assert!(err.is_invalid_configuration(), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big.pem");
+        let file = std::fs::File::create(&big).expect("create");
+        file.set_len(crate::limits::PEM_MAX + 1).expect("grow");
+        let err = ExtraRoots::from_pem_file(&big).expect_err("too large");
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn user_info_is_redacted_from_urls() {
+        assert_eq!(
+            redact_url("https://admin:S3cr3tPW@issuer.example/x?y"),
+            "https://[redacted]@issuer.example/x?y"
+        );
+        assert_eq!(
+            redact_url("http://user@127.0.0.1:9/"),
+            "http://[redacted]@127.0.0.1:9/"
+        );
+        // An `@` after the authority is not user info.
+        assert_eq!(
+            redact_url("https://host.example/a@b"),
+            "https://host.example/a@b"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        // Passwords containing `@` are redacted whole.
+        assert_eq!(
+            redact_url("https://u:p@ss@host.example"),
+            "https://[redacted]@host.example"
+        );
+    }
+
+    #[test]
+    fn endpoint_policy_errors_never_echo_the_password() {
+        for (url, reason) in [
+            (
+                "http://vm:4566",
+                "must be https (http only on a loopback host)",
+            ),
+            (
+                "http://user:pw@127.0.0.1:4566",
+                "must not contain credentials",
+            ),
+            (
+                "https://sts.example.com/?X-Amz=1",
+                "must not have a query or fragment",
+            ),
+            ("ftp://sts.example.com", "must be an https URL"),
+            ("sts.example.com", "not a URL"),
+        ] {
+            let err = check_endpoint_url(url).expect_err(url);
+            assert_eq!(err.reason(), reason, "{url}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        for url in [
+            "https://sts.amazonaws.com",
+            "http://localhost:1",
+            "http://[::1]:2/path",
+        ] {
+            check_endpoint_url(url).expect(url);
+        }
     }
 }

@@ -123,8 +123,10 @@ pub(crate) async fn demo(args: DemoArgs, env: &Env) -> Result<(), Failure> {
     };
     let claims = token.unverified_claims();
     println!("   read back through the token chain: {token:?}");
-    println!("   iss {}", claims.iss.as_deref().unwrap_or("-"));
-    println!("   sub {}", claims.sub.as_deref().unwrap_or("-"));
+    // Claim strings are the token issuer's (or, with a real token, anyone's): escaped, so control
+    // characters cannot drive the terminal.
+    println!("   iss {}", printable(claims.iss.as_deref().unwrap_or("-")));
+    println!("   sub {}", printable(claims.sub.as_deref().unwrap_or("-")));
     println!(
         "   aud {}",
         serde_json::to_string(&claims.aud).unwrap_or_default()
@@ -385,7 +387,8 @@ async fn own_api_step(issuer: &Issuer, token: &OidcToken, real: bool) -> Result<
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     println!(
-        "   GET {url} with the token → {status} \"{body}\" in {}",
+        "   GET {url} with the token → {status} \"{}\" in {}",
+        printable(&body),
         ms(t.elapsed())
     );
     if !status.is_success() {
@@ -417,4 +420,23 @@ async fn own_api_step(issuer: &Issuer, token: &OidcToken, real: bool) -> Result<
     }
     server.abort();
     Ok(())
+}
+
+/// `text` with control characters, quotes and backslashes escaped (`\u{1b}`, `\n`, …).
+fn printable(text: &str) -> String {
+    text.escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn claim_strings_are_printed_escaped() {
+        assert_eq!(
+            printable("owner:acme\u{1b}[2J\u{7}\r\nproject:x"),
+            "owner:acme\\u{1b}[2J\\u{7}\\r\\nproject:x"
+        );
+        assert_eq!(printable("plain-é"), "plain-é");
+    }
 }

@@ -7,6 +7,8 @@
 //! vercel-oidc aws env --role-arn ARN [...]
 //! vercel-oidc azure token --tenant-id T --client-id C --scope S
 //! vercel-oidc verify TOKEN (--issuer-team T | --global) --audience A [--project-id P] [--environment E]
+//! vercel-oidc doctor [--aws-role-arn ARN] [--azure-tenant-id T --azure-client-id C] [--json]
+//! vercel-oidc trust aws|azure [--scope project|environment|team]
 //! vercel-oidc demo
 //! ```
 //!
@@ -22,7 +24,9 @@
 mod aws;
 mod azure;
 mod demo;
+mod doctor;
 mod token;
+mod trust;
 mod verify;
 
 use std::path::PathBuf;
@@ -73,6 +77,14 @@ enum Command {
     /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
     /// and the reason otherwise.
     Verify(verify::VerifyArgs),
+    /// Diagnose the setup: where the token comes from, its claims, expiry, issuer mode and the
+    /// clock; then each configured exchange, with the likely cause and fix of a failure. Exit 0
+    /// only when every configured exchange works.
+    Doctor(doctor::DoctorArgs),
+    /// Print the cloud-side configuration this token satisfies, ready to paste: the AWS IAM OIDC
+    /// provider and role trust policy, or the Entra federated credential.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 /// A failed command: what to print and which exit code to use.
@@ -109,7 +121,7 @@ impl Failure {
 }
 
 /// An error and its chain of causes, one per line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -175,6 +187,8 @@ fn main() -> ExitCode {
             Command::Azure(command) => azure::run(command, &env).await,
             Command::Verify(args) => verify::verify(args, &env).await,
             Command::Demo(args) => demo::demo(args, &env).await,
+            Command::Doctor(args) => doctor::run(args, &env).await,
+            Command::Trust(command) => trust::run(command, &env).await,
         }
     });
     match result {

@@ -1,7 +1,7 @@
 //! `vercel-oidc token` and `vercel-oidc claims`.
 
 use std::io::{IsTerminal, Read};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use vercel_oidc::{
@@ -30,6 +30,39 @@ pub(crate) struct ClaimsArgs {
     /// The token; `-` reads it from stdin. When omitted: piped stdin, else the token chain.
     #[arg(value_name = "TOKEN")]
     token: Option<String>,
+}
+
+/// Where a command that inspects a token gets it: `--token -` (stdin), `--token T`, or the
+/// token chain with optional `--project`/`--team` for the local-dev refresh.
+#[derive(Debug, Args)]
+pub(crate) struct TokenInput {
+    /// The token; `-` reads it from stdin (recommended over an argument, which other users
+    /// can see in /proc). Default: the token chain.
+    #[arg(long, value_name = "TOKEN|-")]
+    token: Option<String>,
+    /// Project id or name for the local-dev refresh (default: .vercel/project.json).
+    #[arg(long, value_name = "PROJECT")]
+    project: Option<String>,
+    /// Team id or slug for the local-dev refresh (default: .vercel/project.json).
+    #[arg(long, value_name = "TEAM")]
+    team: Option<String>,
+}
+
+impl TokenInput {
+    /// Whether the token was given (argument or stdin) rather than read through the chain.
+    pub(crate) fn is_explicit(&self) -> bool {
+        self.token.is_some()
+    }
+}
+
+/// The token a [`TokenInput`] names.
+pub(crate) async fn token_from_input(input: &TokenInput, env: &Env) -> Result<OidcToken, Failure> {
+    match input.token.as_deref() {
+        Some("-") => OidcToken::parse(read_token_from_stdin()?.trim().to_owned())
+            .map_err(|e| Failure::failed(&e)),
+        Some(token) => OidcToken::parse(token.trim().to_owned()).map_err(|e| Failure::failed(&e)),
+        None => chain_token(env, input.project.as_deref(), input.team.as_deref(), None).await,
+    }
 }
 
 /// The token from the Vercel chain, optionally exchanged for `audience`.
@@ -81,10 +114,10 @@ pub(crate) async fn token(args: TokenArgs, env: &Env) -> Result<(), Failure> {
 
 pub(crate) async fn claims(args: ClaimsArgs, env: &Env) -> Result<(), Failure> {
     let raw = match args.token.as_deref() {
-        Some("-") => Some(read_stdin()?),
+        Some("-") => Some(read_token_from_stdin()?),
         Some(token) => Some(token.to_owned()),
         None if !std::io::stdin().is_terminal() => {
-            Some(read_stdin()?).filter(|t| !t.trim().is_empty())
+            Some(read_token_from_stdin()?).filter(|t| !t.trim().is_empty())
         }
         None => None,
     };
@@ -92,21 +125,40 @@ pub(crate) async fn claims(args: ClaimsArgs, env: &Env) -> Result<(), Failure> {
         Some(raw) => OidcToken::parse(raw).map_err(|e| Failure::failed(&e))?,
         None => chain_token(env, None, None, None).await?,
     };
-    let claims = token.unverified_claims();
-    let json = serde_json::to_string_pretty(claims)
-        .map_err(|e| Failure::message(format!("cannot print the claims: {e}")))?;
+    let (json, expiry) = render_claims(&token, SystemTime::now())?;
     println!("{json}");
-    eprintln!("{}", describe_expiry(token.expires_at(), SystemTime::now()));
+    eprintln!("{expiry}");
     Ok(())
 }
 
-fn read_stdin() -> Result<String, Failure> {
-    let mut text = String::new();
-    std::io::stdin()
-        .take(64 * 1024)
-        .read_to_string(&mut text)
+/// What `claims` prints: the claims as pretty JSON (stdout) and the expiry line (stderr).
+fn render_claims(token: &OidcToken, now: SystemTime) -> Result<(String, String), Failure> {
+    let json = serde_json::to_string_pretty(token.unverified_claims())
+        .map_err(|e| Failure::message(format!("cannot print the claims: {e}")))?;
+    Ok((json, describe_expiry(token.expires_at(), now)))
+}
+
+/// Reads a token from stdin (the recommended way to pass one: argv is visible in `/proc` and
+/// shell history), refusing more than a token's maximum size (plus surrounding whitespace).
+pub(crate) fn read_token_from_stdin() -> Result<String, Failure> {
+    read_token(std::io::stdin().lock())
+}
+
+/// The most bytes `read_token` accepts: a token's maximum length plus room for whitespace.
+const STDIN_TOKEN_MAX: usize = vercel_oidc::MAX_TOKEN_LEN + 1024;
+
+fn read_token(input: impl Read) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    input
+        .take(STDIN_TOKEN_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| Failure::message(format!("cannot read the token from stdin: {e}")))?;
-    Ok(text)
+    if bytes.len() > STDIN_TOKEN_MAX {
+        return Err(Failure::message(format!(
+            "the token on stdin is longer than {STDIN_TOKEN_MAX} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Failure::message("the token on stdin is not UTF-8 text"))
 }
 
 /// "expires 2026-11-24T22:00:00Z (in 59m 30s)" / "expired … (3m ago)" / "no exp claim".
@@ -121,15 +173,19 @@ pub(crate) fn describe_expiry(expires_at: Option<SystemTime>, now: SystemTime) -
     }
 }
 
+/// RFC 3339 in UTC to the second, or "(out of range)" for a time RFC 3339 cannot show (before
+/// year 0 or after 9999: a token's `exp` is attacker-chosen and may be anything).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .replace_nanosecond(0)
-        .ok()
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).ok(),
+        Err(before) => i64::try_from(before.duration().as_secs()).ok().map(|s| -s),
+    };
+    secs.and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
-        .unwrap_or_else(|| format!("{t:?}"))
+        .unwrap_or_else(|| "(out of range)".to_owned())
 }
 
 fn human(d: Duration) -> String {
@@ -151,7 +207,8 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use base64::Engine as _;
+    use proptest::prelude::*;
 
     #[test]
     fn expiry_in_human_form() {
@@ -185,5 +242,73 @@ mod tests {
             describe_expiry(None, now),
             "no exp claim: treated as expired"
         );
+    }
+
+    /// An unsigned token whose payload is `{"exp": <exp>}` (the text is put in as is).
+    fn token_with_exp(exp: &str) -> OidcToken {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let raw = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(&format!(r#"{{"exp":{exp},"sub":"s"}}"#)),
+            b64("sig")
+        );
+        OidcToken::parse(raw).expect("a token whose exp is a JSON number")
+    }
+
+    #[test]
+    fn out_of_range_expiry_is_said_not_panicked() {
+        let now = SystemTime::now();
+        for exp in [
+            "253402300800",
+            "253402300799",
+            "1e300",
+            "-1e300",
+            &i64::MIN.to_string(),
+            &i64::MAX.to_string(),
+            &u64::MAX.to_string(),
+            "-62167219201",
+        ] {
+            let (json, expiry) = render_claims(&token_with_exp(exp), now).expect(exp);
+            assert!(json.contains("\"exp\""), "{exp}: {json}");
+            assert!(expiry.starts_with("expire"), "{exp}: {expiry}");
+        }
+        let (_, far) = render_claims(&token_with_exp("253402300800"), now).expect("far");
+        assert!(far.contains("(out of range)"), "{far}");
+        let (_, last) = render_claims(&token_with_exp("253402300799"), now).expect("last");
+        assert!(last.contains("9999-12-31T23:59:59Z"), "{last}");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1969-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn stdin_token_is_capped() {
+        let ok = "a".repeat(STDIN_TOKEN_MAX);
+        assert_eq!(
+            read_token(ok.as_bytes()).expect("at the cap").len(),
+            STDIN_TOKEN_MAX
+        );
+        let big = std::io::repeat(b'a').take(400 * 1024 * 1024);
+        let err = read_token(big).expect_err("past the cap");
+        assert!(err.message.contains("longer than"), "{}", err.message);
+        assert!(read_token(&[0xff, 0xfe][..]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn every_integer_exp_renders(exp in any::<i64>(), now in any::<u32>()) {
+            let now = UNIX_EPOCH + Duration::from_secs(u64::from(now));
+            let (_, expiry) = render_claims(&token_with_exp(&exp.to_string()), now).expect("renders");
+            prop_assert!(expiry.starts_with("expire"));
+        }
+
+        #[test]
+        fn every_float_exp_renders(exp in any::<f64>().prop_filter("JSON has no NaN or inf", |f| f.is_finite())) {
+            let text = serde_json::to_string(&exp).expect("finite");
+            let (_, expiry) = render_claims(&token_with_exp(&text), SystemTime::now()).expect("renders");
+            prop_assert!(expiry.starts_with("expire"));
+        }
     }
 }

@@ -10,7 +10,8 @@ use crate::Failure;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("issuer").required(true).args(["issuer_team", "global"])))]
 pub(crate) struct VerifyArgs {
-    /// The token to verify (`-` reads it from stdin).
+    /// The token to verify; `-` reads it from stdin (recommended: argv is visible to other users
+    /// in `/proc` and lands in shell history).
     #[arg(value_name = "TOKEN")]
     token: String,
     /// Team mode: the issuer is https://oidc.vercel.com/<TEAM_SLUG>.
@@ -34,7 +35,7 @@ pub(crate) struct VerifyArgs {
     owner_ids: Vec<String>,
 }
 
-/// An unset flag means "any", said explicitly.
+/// An unset flag means "any", said explicitly (here, and on stderr when the command runs).
 fn constraint(values: Vec<String>) -> Constraint {
     if values.is_empty() {
         Constraint::Any
@@ -43,7 +44,30 @@ fn constraint(values: Vec<String>) -> Constraint {
     }
 }
 
+/// The stderr notes for the constraints left open, so "any project" is never a silent default.
+fn open_constraints(args: &VerifyArgs) -> Vec<&'static str> {
+    [
+        (
+            args.project_ids.is_empty(),
+            "note: accepting any project_id (pin it with --project-id)",
+        ),
+        (
+            args.environments.is_empty(),
+            "note: accepting any environment (pin it with --environment)",
+        ),
+        (
+            args.owner_ids.is_empty(),
+            "note: accepting any owner_id (pin it with --owner-id)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(open, note)| open.then_some(note))
+    .collect()
+}
+
 pub(crate) async fn verify(args: VerifyArgs, env: &Env) -> Result<(), Failure> {
+    // Said after a success, on stderr: what the verdict did not check.
+    let notes = open_constraints(&args);
     let issuer = match args.issuer_team {
         Some(team) => ExpectedIssuer::team(team),
         None => ExpectedIssuer::global(),
@@ -56,10 +80,7 @@ pub(crate) async fn verify(args: VerifyArgs, env: &Env) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::config(&e))?;
     let token = if args.token == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| Failure::message(format!("cannot read the token from stdin: {e}")))?;
-        text
+        crate::token::read_token_from_stdin()?
     } else {
         args.token
     };
@@ -70,5 +91,8 @@ pub(crate) async fn verify(args: VerifyArgs, env: &Env) -> Result<(), Failure> {
     let json = serde_json::to_string_pretty(&claims)
         .map_err(|e| Failure::message(format!("cannot print the claims: {e}")))?;
     println!("{json}");
+    for note in notes {
+        eprintln!("{note}");
+    }
     Ok(())
 }

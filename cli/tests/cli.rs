@@ -236,6 +236,103 @@ async fn verify_accepts_valid_and_rejects_invalid_tokens() {
     assert_eq!(r.code(), 2, "issuer mode is required: {}", r.stderr());
 }
 
+/// An `exp` no calendar can show (past 9999, ±1e300, the i64 extremes) is printed as
+/// "(out of range)", never a panic (exit 101).
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_with_an_out_of_range_exp_exits_zero() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    for exp in [
+        "253402300800".to_owned(),
+        "1e300".to_owned(),
+        "-1e300".to_owned(),
+        i64::MIN.to_string(),
+        i64::MAX.to_string(),
+    ] {
+        let token = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(&format!(r#"{{"exp":{exp},"project":"p"}}"#)),
+            b64("sig")
+        );
+        let r = run(&["claims", "-"], &[], Some(&token)).await;
+        assert_eq!(r.code(), 0, "exp {exp}: {}", r.stderr());
+        assert_eq!(r.json()["project"], "p");
+        assert!(
+            r.stderr().contains("(out of range)"),
+            "exp {exp}: {}",
+            r.stderr()
+        );
+    }
+}
+
+/// `verify -` reads at most a token's size from stdin (not 400 MB), and a success says on stderr
+/// which constraints were left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reads_a_bounded_stdin_and_says_its_open_constraints() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let base = issuer.base_url();
+    let env = [("VERCEL_OIDC_ISSUER_URL", base.as_str())];
+    let aud = issuer.default_audience();
+    let team = issuer.team_slug().to_owned();
+    let token = issuer.token().sign();
+    let args = ["verify", "-", "--issuer-team", &team, "--audience", &aud];
+
+    let ok = run(&args, &env, Some(&format!("{token}\n"))).await;
+    assert_eq!(ok.code(), 0, "{}", ok.stderr());
+    for open in ["any project_id", "any environment", "any owner_id"] {
+        assert!(ok.stderr().contains(open), "{open}: {}", ok.stderr());
+    }
+    let pinned = run(
+        &[&args[..], &["--project-id", "prj_testkit0000000000000000"]].concat(),
+        &env,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(pinned.code(), 0, "{}", pinned.stderr());
+    assert!(
+        !pinned.stderr().contains("any project_id"),
+        "{}",
+        pinned.stderr()
+    );
+    assert!(
+        pinned.stderr().contains("any environment"),
+        "{}",
+        pinned.stderr()
+    );
+
+    // 64 MiB of input: refused after the cap, without reading it all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("HOME", dir.path())
+        .envs(env)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        let chunk = vec![b'a'; 1024 * 1024];
+        for _ in 0..64 {
+            if pipe.write_all(&chunk).await.is_err() {
+                return false; // the reader stopped: the cap held
+            }
+        }
+        true
+    });
+    let output = child.wait_with_output().await.expect("run");
+    let wrote_everything = writer.await.expect("writer");
+    let r = Run { output };
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(r.stderr().contains("longer than"), "{}", r.stderr());
+    assert!(!wrote_everything, "the CLI read all 64 MiB");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_credential_process_and_env_against_the_sts_emulator() {
     let issuer = Issuer::start().await.expect("issuer");
@@ -576,4 +673,493 @@ async fn every_subcommand_has_help() {
             r.stdout()
         );
     }
+}
+
+const TRUST_ROLE: &str = "arn:aws:iam::123456789012:role/app";
+
+/// An STS whose IAM holds `provider_url` with `client_ids` and `TRUST_ROLE` with `policy`.
+async fn sts_with_iam(provider_url: &str, client_ids: &[&str], policy: &serde_json::Value) -> Sts {
+    let iam = vercel_oidc_testkit::Iam::new()
+        .oidc_provider("123456789012", provider_url, client_ids.iter().copied())
+        .role(TRUST_ROLE, &policy.to_string())
+        .expect("policy");
+    Sts::builder("https://unused.example", "unused")
+        .iam(iam)
+        .start()
+        .await
+        .expect("sts")
+}
+
+async fn assume_with(sts: &Sts, token: &str) -> Run {
+    let endpoint = sts.endpoint_url();
+    run(
+        &["aws", "credential-process", "--role-arn", TRUST_ROLE],
+        &[
+            ("VERCEL_OIDC_TOKEN", token),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL_STS", &endpoint),
+        ],
+        None,
+    )
+    .await
+}
+
+/// What `trust aws` prints, loaded into IAM, admits the token; the same policy with any one
+/// condition changed refuses it. At project scope, another environment of the project is admitted
+/// too, and at environment scope it is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_aws_output_admits_the_token_and_one_change_refuses_it() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let trust = |scope: &'static str, token: String| async move {
+        run(
+            &[
+                "trust",
+                "aws",
+                "--token",
+                "-",
+                "--scope",
+                scope,
+                "--role-arn",
+                TRUST_ROLE,
+                "--json",
+            ],
+            &[],
+            Some(&token),
+        )
+        .await
+    };
+    let r = trust("environment", token.clone()).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let doc = r.json();
+    let url = doc["provider"]["url"].as_str().expect("url").to_owned();
+    let aud = doc["provider"]["audience"]
+        .as_str()
+        .expect("aud")
+        .to_owned();
+    assert_eq!(url, issuer.team_issuer());
+    assert_eq!(aud, issuer.default_audience());
+    let policy = doc["trust_policy"].clone();
+
+    let sts = sts_with_iam(&url, &[&aud], &policy).await;
+    let ok = assume_with(&sts, &token).await;
+    assert_eq!(ok.code(), 0, "{}", ok.stderr());
+
+    let prefix = url.split_once("://").expect("scheme").1.to_owned();
+    let statement = "/Statement/0";
+    for (pointer, value) in [
+        (
+            format!(
+                "{statement}/Condition/StringEquals/{}",
+                format!("{prefix}:aud").replace('/', "~1")
+            ),
+            "https://vercel.com/other",
+        ),
+        (
+            format!(
+                "{statement}/Condition/StringEquals/{}",
+                format!("{prefix}:sub").replace('/', "~1")
+            ),
+            "owner:x:project:y:environment:production",
+        ),
+        (
+            format!("{statement}/Principal/Federated"),
+            "arn:aws:iam::123456789012:oidc-provider/oidc.vercel.com",
+        ),
+        (format!("{statement}/Action"), "sts:AssumeRole"),
+    ] {
+        let mut changed = policy.clone();
+        *changed
+            .pointer_mut(&pointer)
+            .unwrap_or_else(|| panic!("{pointer} in {policy}")) =
+            serde_json::Value::String(value.to_owned());
+        let sts = sts_with_iam(&url, &[&aud], &changed).await;
+        let r = assume_with(&sts, &token).await;
+        assert_eq!(r.code(), 1, "{pointer}: {}", r.stderr());
+        assert!(
+            r.stderr().contains("AccessDenied"),
+            "{pointer}: {}",
+            r.stderr()
+        );
+    }
+
+    // Scope: a preview token of the same project.
+    let preview = issuer
+        .token()
+        .claim("environment", "preview")
+        .subject(
+            issuer.token().payload()["sub"]
+                .as_str()
+                .expect("sub")
+                .replace(":environment:production", ":environment:preview"),
+        )
+        .sign();
+    let project_policy = trust("project", token.clone()).await.json()["trust_policy"].clone();
+    let sts = sts_with_iam(&url, &[&aud], &project_policy).await;
+    assert_eq!(assume_with(&sts, &preview).await.code(), 0);
+    let team_policy = trust("team", token.clone()).await.json()["trust_policy"].clone();
+    let sts = sts_with_iam(&url, &[&aud], &team_policy).await;
+    assert_eq!(assume_with(&sts, &preview).await.code(), 0);
+    let sts = sts_with_iam(&url, &[&aud], &policy).await;
+    assert_eq!(
+        assume_with(&sts, &preview).await.code(),
+        1,
+        "environment scope is exact"
+    );
+
+    // The text form names the same provider and policy.
+    let text = run(
+        &[
+            "trust",
+            "aws",
+            "--token",
+            "-",
+            "--account-id",
+            "123456789012",
+        ],
+        &[],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(text.code(), 0, "{}", text.stderr());
+    assert!(
+        text.stdout().contains(&format!("URL:      {url}")),
+        "{}",
+        text.stdout()
+    );
+    assert!(
+        text.stdout()
+            .contains("aws iam create-open-id-connect-provider"),
+        "{}",
+        text.stdout()
+    );
+    assert_no_secret(&text, &[&token]);
+}
+
+/// What `trust azure --json` prints, as Entra's federated credential, admits the token; a
+/// credential differing in one field refuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_azure_output_admits_the_token_and_one_change_refuses_it() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let r = run(
+        &["trust", "azure", "--token", "-", "--json"],
+        &[],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let credential = r.json();
+    let field = |name: &str| credential[name].as_str().expect(name).to_owned();
+    let audience = credential["audiences"][0].as_str().expect("aud").to_owned();
+    let cases = [
+        (
+            FederatedCredential::new(field("issuer"), field("subject"), audience.clone()),
+            0,
+        ),
+        (
+            FederatedCredential::new(
+                format!("{}/", field("issuer")),
+                field("subject"),
+                audience.clone(),
+            ),
+            1,
+        ),
+        (
+            FederatedCredential::new(
+                field("issuer"),
+                format!("{}x", field("subject")),
+                audience.clone(),
+            ),
+            1,
+        ),
+        (
+            FederatedCredential::new(
+                field("issuer"),
+                field("subject"),
+                "api://AzureADTokenExchange",
+            ),
+            1,
+        ),
+    ];
+    for (credential, expected) in cases {
+        let entra = Entra::builder()
+            .federated_credential(credential.clone())
+            .start()
+            .await
+            .expect("entra");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, entra.ca_pem()).expect("ca");
+        let authority = entra.authority();
+        let r = run(
+            &[
+                "--ca-file",
+                ca.to_str().expect("utf8"),
+                "azure",
+                "token",
+                "--scope",
+                "https://vault.azure.net/.default",
+                "--authority-host",
+                &authority,
+            ],
+            &[
+                ("VERCEL_OIDC_TOKEN", token.as_str()),
+                ("AZURE_TENANT_ID", entra.tenant_id()),
+                ("AZURE_CLIENT_ID", entra.client_id()),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(r.code(), expected, "{credential:?}: {}", r.stderr());
+    }
+    let scoped = run(
+        &["trust", "azure", "--token", "-", "--scope", "project"],
+        &[],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(scoped.code(), 2, "{}", scoped.stderr());
+    assert!(scoped.stderr().contains("exactly"), "{}", scoped.stderr());
+}
+
+async fn doctor_json(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let mut full = vec!["doctor", "--json"];
+    full.extend_from_slice(args);
+    let r = run(&full, env, None).await;
+    let stderr = r.stderr();
+    (r.code(), r.json(), stderr)
+}
+
+/// `doctor` with each field of the AWS trust wrong in turn names that field, with the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_explains_each_wrong_aws_trust_field() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let url = issuer.team_issuer();
+    let aud = issuer.default_audience();
+    let trust = run(
+        &[
+            "trust",
+            "aws",
+            "--token",
+            "-",
+            "--role-arn",
+            TRUST_ROLE,
+            "--json",
+        ],
+        &[],
+        Some(&token),
+    )
+    .await;
+    let policy = trust.json()["trust_policy"].clone();
+    let prefix = url.split_once("://").expect("scheme").1.to_owned();
+    let mut wrong_sub = policy.clone();
+    wrong_sub["Statement"][0]["Condition"]["StringEquals"][format!("{prefix}:sub")] =
+        "owner:acme:project:other:environment:production".into();
+
+    let cases: Vec<(Sts, &str, Option<&str>)> = vec![
+        (sts_with_iam(&url, &[&aud], &policy).await, TRUST_ROLE, None),
+        (
+            sts_with_iam(&issuer.global_issuer(), &[&aud], &policy).await,
+            TRUST_ROLE,
+            Some("issuer"),
+        ),
+        (
+            sts_with_iam(&url, &["sts.amazonaws.com"], &policy).await,
+            TRUST_ROLE,
+            Some("audience"),
+        ),
+        (
+            sts_with_iam(&url, &[&aud], &wrong_sub).await,
+            TRUST_ROLE,
+            Some("subject or role"),
+        ),
+        (
+            sts_with_iam(&url, &[&aud], &policy).await,
+            "arn:aws:iam::123456789012:role/missing",
+            Some("subject or role"),
+        ),
+    ];
+    for (sts, role, mismatch) in cases {
+        let endpoint = sts.endpoint_url();
+        let (code, doc, stderr) = doctor_json(
+            &["--aws-role-arn", role],
+            &[
+                ("VERCEL_OIDC_TOKEN", &token),
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ENDPOINT_URL_STS", &endpoint),
+            ],
+        )
+        .await;
+        assert_eq!(
+            doc["token"]["source"],
+            "the environment variable VERCEL_OIDC_TOKEN"
+        );
+        assert_eq!(doc["token"]["mode"], "team");
+        let check = &doc["checks"][0];
+        match mismatch {
+            None => {
+                assert_eq!(code, 0, "{doc} {stderr}");
+                assert_eq!(check["ok"], true);
+                assert_eq!(doc["ok"], true);
+            }
+            Some(mismatch) => {
+                assert_eq!(code, 1, "{doc}");
+                assert_eq!(check["ok"], false);
+                assert_eq!(check["mismatch"], mismatch, "{doc}");
+                let fix = check["fix"].as_str().expect("fix");
+                match mismatch {
+                    "issuer" => assert!(fix.contains(&url), "{fix}"),
+                    "audience" => assert!(fix.contains(&aud), "{fix}"),
+                    _ => {
+                        assert!(
+                            check["cause"].as_str().expect("cause").contains(role),
+                            "{doc}"
+                        );
+                        assert!(
+                            fix.contains("owner:acme:project:my-project:environment:production")
+                                || fix.contains(":environment:"),
+                            "{fix}"
+                        );
+                    }
+                }
+                let text = doc.to_string();
+                assert!(
+                    !text.contains(token.rsplit('.').next().expect("sig")),
+                    "token in doctor output"
+                );
+            }
+        }
+    }
+}
+
+/// `doctor` with each field of the Azure trust wrong in turn names that field.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_explains_each_wrong_azure_trust_field() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let right = FederatedCredential::for_issuer(&issuer);
+    let cases = [
+        (right.clone(), None, None),
+        (
+            FederatedCredential::new(
+                issuer.global_issuer(),
+                right.subject.clone(),
+                right.audience.clone(),
+            ),
+            None,
+            Some("issuer"),
+        ),
+        (
+            FederatedCredential::new(
+                right.issuer.clone(),
+                format!("{}-x", right.subject),
+                right.audience.clone(),
+            ),
+            None,
+            Some("subject"),
+        ),
+        (
+            right.clone().with_audience("api://AzureADTokenExchange"),
+            None,
+            Some("audience"),
+        ),
+        (
+            right.clone(),
+            Some("11111111-2222-3333-4444-555555555555"),
+            Some("client"),
+        ),
+    ];
+    for (credential, client, mismatch) in cases {
+        let entra = Entra::builder()
+            .federated_credential(credential)
+            .start()
+            .await
+            .expect("entra");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, entra.ca_pem()).expect("ca");
+        let authority = entra.authority();
+        let client = client.unwrap_or(entra.client_id()).to_owned();
+        let (code, doc, stderr) = doctor_json(
+            &[
+                "--azure-tenant-id",
+                entra.tenant_id(),
+                "--azure-client-id",
+                &client,
+                "--azure-scope",
+                "https://vault.azure.net/.default",
+            ],
+            &[
+                ("VERCEL_OIDC_TOKEN", &token),
+                ("AZURE_AUTHORITY_HOST", &authority),
+                ("VERCEL_OIDC_CA_FILE", ca.to_str().expect("utf8")),
+            ],
+        )
+        .await;
+        let check = &doc["checks"][0];
+        match mismatch {
+            None => assert_eq!(code, 0, "{doc} {stderr}"),
+            Some(mismatch) => {
+                assert_eq!(code, 1, "{doc}");
+                assert_eq!(check["mismatch"], mismatch, "{doc}");
+                assert!(
+                    check["code"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("AADSTS")),
+                    "{doc}"
+                );
+            }
+        }
+    }
+}
+
+/// Without any exchange configured, `doctor` reports the token and exits 0; the text form
+/// names the source and the mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_reports_the_token_and_its_source() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let r = run(&["doctor"], &[("VERCEL_OIDC_TOKEN", &token)], None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert!(
+        r.stdout()
+            .contains("source:      the environment variable VERCEL_OIDC_TOKEN"),
+        "{}",
+        r.stdout()
+    );
+    assert!(r.stdout().contains("team mode"), "{}", r.stdout());
+    assert!(
+        r.stdout().contains("No exchange configured"),
+        "{}",
+        r.stdout()
+    );
+    assert_no_secret(&r, &[&token]);
+    assert!(!r.stdout().contains(token.rsplit('.').next().expect("sig")));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, &token).expect("write");
+    let (code, doc, _) = doctor_json(
+        &[],
+        &[("VERCEL_OIDC_TOKEN_FILE", file.to_str().expect("utf8"))],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        doc["token"]["source"]
+            .as_str()
+            .expect("source")
+            .contains("the file"),
+        "{doc}"
+    );
+
+    // A token issued in the future: the clock problem is named.
+    let future = issuer
+        .token()
+        .issued_at(std::time::SystemTime::now() + std::time::Duration::from_secs(600))
+        .sign();
+    let (_, doc, _) = doctor_json(&[], &[("VERCEL_OIDC_TOKEN", &future)]).await;
+    assert_eq!(doc["clock"]["ok"], false, "{doc}");
 }

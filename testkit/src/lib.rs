@@ -67,11 +67,13 @@ mod server;
 mod token;
 
 pub mod entra;
+pub mod iam;
 pub mod sts;
 pub mod vercel_api;
 
 pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
+pub use iam::Iam;
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
 pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};

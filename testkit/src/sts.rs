@@ -49,6 +49,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::iam::{Iam, Refusal};
 use aws_lc_rs::digest;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -240,6 +241,7 @@ struct Config {
     subject: Option<String>,
     max_session: u64,
     https: bool,
+    iam: Option<Iam>,
 }
 
 impl StsBuilder {
@@ -254,6 +256,16 @@ impl StsBuilder {
     /// Clamped to 1 h–12 h. Defaults to 12 h.
     pub fn max_session_duration(mut self, max: Duration) -> Self {
         self.config.max_session = max.as_secs().clamp(DEFAULT_DURATION, MAX_DURATION);
+        self
+    }
+
+    /// Decides as AWS does with IAM behind it: the role must exist, the token's issuer must have
+    /// an OIDC provider in the role's account, its audience must be one of the provider's client
+    /// ids, and the role's trust policy must allow it (see [`Iam`]). The issuer URL and audience
+    /// given to [`Sts::builder`] are then not used for the decision. Defaults to no IAM (the
+    /// builder's issuer and audience decide).
+    pub fn iam(mut self, iam: Iam) -> Self {
+        self.config.iam = Some(iam);
         self
     }
 
@@ -317,6 +329,7 @@ impl Sts {
                 subject: None,
                 max_session: MAX_DURATION,
                 https: false,
+                iam: None,
             },
         }
     }
@@ -596,7 +609,11 @@ impl Shared {
                 "WebIdentityToken must be 4 to 20000 characters",
             ));
         }
-        let claims = self.verify(token).await?;
+        let claims = self.verify(token, role_arn, &account).await?;
+        if let Some(iam) = &self.config.iam {
+            iam.authorize(role_arn, &account, &claims)
+                .map_err(refusal)?;
+        }
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -628,7 +645,10 @@ impl Shared {
         let provider = field("ProviderId")
             .map(str::to_owned)
             .unwrap_or_else(|| self.config.issuer_url.clone());
-        let audience = self.config.audience.clone();
+        let audience = match (&self.config.iam, claims.get("aud")) {
+            (Some(_), Some(Value::String(aud))) => aud.clone(),
+            _ => self.config.audience.clone(),
+        };
         let session = session.to_owned();
         let role_id = format!("AROA{}", random_upper(17));
         Ok(move |request_id: &str| {
@@ -661,7 +681,12 @@ impl Shared {
     }
 
     /// Verifies the token against the trusted issuer's JWKS, fetched now over HTTP.
-    async fn verify(&self, token: &str) -> Result<serde_json::Map<String, Value>, AwsError> {
+    async fn verify(
+        &self,
+        token: &str,
+        role_arn: &str,
+        account: &str,
+    ) -> Result<serde_json::Map<String, Value>, AwsError> {
         let parsed = jwt::parse(token)
             .map_err(|_| AwsError::invalid_token("The web identity token is not a valid JWT"))?;
         if parsed.header.get("alg").and_then(Value::as_str) != Some("RS256") {
@@ -674,12 +699,12 @@ impl Shared {
             .get("iss")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if iss != self.config.issuer_url {
-            return Err(AwsError::invalid_token(format!(
-                "No OpenIDConnect provider found in your account for {iss}"
-            )));
-        }
-        let jwks = self.fetch_jwks().await?;
+        let trusted_issuer = match &self.config.iam {
+            Some(iam) => iam.provider_for(role_arn, account, iss).map_err(refusal)?,
+            None if iss == self.config.issuer_url => iss.to_owned(),
+            None => return Err(refusal(Refusal::NoProvider(iss.to_owned()))),
+        };
+        let jwks = self.fetch_jwks(&trusted_issuer).await?;
         let kid = parsed.header.get("kid").and_then(Value::as_str);
         let key = jwks
             .get("keys")
@@ -742,6 +767,10 @@ impl Shared {
                 "The web identity token is not valid yet",
             ));
         }
+        if self.config.iam.is_some() {
+            // IAM checks the audience against the provider's client ids.
+            return Ok(claims);
+        }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(aud)) => *aud == self.config.audience,
             Some(Value::Array(list)) => list
@@ -755,8 +784,8 @@ impl Shared {
         Ok(claims)
     }
 
-    async fn fetch_jwks(&self) -> Result<Value, AwsError> {
-        let url = format!("{}/.well-known/jwks", self.config.issuer_url);
+    async fn fetch_jwks(&self, issuer: &str) -> Result<Value, AwsError> {
+        let url = format!("{issuer}/.well-known/jwks");
         let response = self
             .http
             .get(&url)
@@ -972,6 +1001,17 @@ fn idp_unreachable() -> AwsError {
         "The request could not be fulfilled because the identity provider (IDP) that was asked \
          to verify the incoming identity token could not be reached.",
     )
+}
+
+/// IAM's refusal as STS answers it.
+fn refusal(refusal: Refusal) -> AwsError {
+    match refusal {
+        Refusal::AccessDenied => access_denied(),
+        Refusal::NoProvider(iss) => AwsError::invalid_token(format!(
+            "No OpenIDConnect provider found in your account for {iss}"
+        )),
+        Refusal::Audience => AwsError::invalid_token("Incorrect token audience"),
+    }
 }
 
 fn access_denied() -> AwsError {

@@ -368,18 +368,24 @@ impl AwsCredentialsProviderBuilder {
                     .or_else(|| env.get_non_empty(ENV_ENDPOINT))
             }
         });
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(Error::config(format!(
-                "STS endpoint {url:?} is not an http(s) URL"
-            )));
-        }
         let sdk_endpoint = self
             .sdk_config
             .as_ref()
             .and_then(|c| c.endpoint_url())
             .map(str::to_owned);
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(Error::config(format!(
+                "STS endpoint {:?} is not an http(s) URL",
+                vercel_oidc::redact_url(url)
+            )));
+        }
+        // The web identity token travels to this endpoint: https, or http on loopback only; no
+        // user info, query or fragment (the error shows the URL with user info redacted).
+        for url in endpoint_url.iter().chain(sdk_endpoint.iter()) {
+            vercel_oidc::check_endpoint_url(url).map_err(|e| Error::config(format!("STS {e}")))?;
+        }
         if region.is_none() && endpoint_url.is_none() && sdk_endpoint.is_none() {
             return Err(Error::config(format!(
                 "no AWS region for STS: set {ENV_REGION}, call .region(..), or build from an \

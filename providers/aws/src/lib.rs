@@ -88,11 +88,13 @@
 //!   error, not a value.
 
 mod builder;
+mod diagnose;
 mod error;
 mod load;
 mod provider;
 
 pub use builder::{AwsCredentialsProviderBuilder, MAX_DURATION, MIN_DURATION, RoleArn};
+pub use diagnose::{AwsTrust, Explanation, explain_rejection};
 pub use error::{Error, StsFailure};
 pub use load::PROVIDER_NAME;
 pub use provider::AwsCredentialsProvider;

@@ -355,6 +355,68 @@ async fn region_and_endpoint_resolution() {
     assert_eq!(p.endpoint_url(), Some(sts_url.as_str()));
 }
 
+/// The web identity token travels to the STS endpoint: plain http only on loopback, and never a
+/// URL with credentials, a query or a fragment — explicit, from the env, or from an `SdkConfig`.
+/// Errors show the URL with its user info redacted.
+#[tokio::test(start_paused = true)]
+async fn sts_endpoint_follows_the_url_policy() {
+    let f = fixture().await;
+    let port = f
+        .sts
+        .endpoint_url()
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .trim_end_matches('/')
+        .to_owned();
+    let base = |env: Env| {
+        AwsCredentialsProvider::builder(ROLE)
+            .env(env)
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .token_source(f.rotating())
+            .time_source(f.clock.clone())
+    };
+    let refused = [
+        format!("http://vm:{port}"),
+        format!("http://10.0.0.7:{port}"),
+        format!("http://user:S3cr3tPW@127.0.0.1:{port}"),
+        "https://admin:S3cr3tPW@sts.example.com".to_owned(),
+        format!("http://127.0.0.1:{port}/?token=1"),
+        format!("http://127.0.0.1:{port}/#frag"),
+    ];
+    for url in &refused {
+        for builder in [
+            base(Env::from_pairs([("HOME", "/nonexistent")])).endpoint_url(url.clone()),
+            base(Env::from_pairs([("AWS_ENDPOINT_URL_STS", url.as_str())])),
+            base(Env::from_pairs([("AWS_ENDPOINT_URL", url.as_str())])),
+            base(Env::from_pairs([("HOME", "/nonexistent")])).sdk_config(
+                &aws_types::SdkConfig::builder()
+                    .endpoint_url(url.clone())
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .build(),
+            ),
+        ] {
+            let err = builder.build().expect_err(url);
+            assert!(err.is_invalid_configuration(), "{url}: {err}");
+            let text = format!("{err} {err:?} {}", chain(&err));
+            assert!(!text.contains("S3cr3tPW"), "{text}");
+            assert!(text.contains("STS endpoint"), "{text}");
+        }
+    }
+    assert_eq!(f.sts.calls(), 0);
+    // Loopback over http and any https host stay allowed.
+    for url in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+        "https://sts.eu-west-1.amazonaws.com".to_owned(),
+    ] {
+        base(Env::from_pairs([("HOME", "/nonexistent")]))
+            .endpoint_url(url.clone())
+            .build()
+            .expect(&url);
+    }
+}
+
 /// Each retryable failure, twice, then success: 3 STS calls, each with a fresh token.
 #[tokio::test(start_paused = true)]
 async fn retryable_faults_recover() {

@@ -66,6 +66,7 @@
 
 mod assertion;
 mod credential;
+mod diagnose;
 mod entra;
 pub mod error;
 
@@ -79,6 +80,7 @@ pub use assertion::{
 pub use credential::{
     AzureCredential, AzureCredentialBuilder, MAX_CACHED_SCOPE_SETS, PUBLIC_CLOUD_AUTHORITY,
 };
+pub use diagnose::{AzureFederation, Explanation, FederationError, explain_entra_error};
 pub use entra::DEFAULT_LOAD_BUDGET;
 pub use error::{EntraError, Error};
 
