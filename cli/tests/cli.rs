@@ -664,6 +664,10 @@ async fn every_subcommand_has_help() {
         vec!["azure", "--help"],
         vec!["azure", "token", "--help"],
         vec!["demo", "--help"],
+        vec!["doctor", "--help"],
+        vec!["trust", "--help"],
+        vec!["trust", "aws", "--help"],
+        vec!["trust", "azure", "--help"],
     ] {
         let r = run(&args, &[], None).await;
         assert_eq!(r.code(), 0, "{args:?}");
@@ -1162,4 +1166,70 @@ async fn doctor_reports_the_token_and_its_source() {
         .sign();
     let (_, doc, _) = doctor_json(&[], &[("VERCEL_OIDC_TOKEN", &future)]).await;
     assert_eq!(doc["clock"]["ok"], false, "{doc}");
+}
+
+/// The README's "cloud side" blocks are `trust` output for a sample token: regenerated here and
+/// compared, so docs and code cannot disagree. `UPDATE_README=1` rewrites them.
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_trust_blocks_are_the_trust_output() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let sample = format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"RS256","typ":"JWT","kid":"sample"}"#),
+        b64(
+            r#"{"iss":"https://oidc.vercel.com/acme","aud":"https://vercel.com/acme","sub":"owner:acme:project:web:environment:production","owner":"acme","project":"web","environment":"production","exp":4102444800,"iat":4102441200}"#
+        ),
+        b64("signature")
+    );
+    let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let mut readme = std::fs::read_to_string(readme_path).expect("README");
+    let mut stale = Vec::new();
+    for (name, args) in [
+        (
+            "trust-aws",
+            vec![
+                "trust",
+                "aws",
+                "--account-id",
+                "123456789012",
+                "--scope",
+                "project",
+            ],
+        ),
+        (
+            "trust-azure",
+            vec![
+                "trust",
+                "azure",
+                "--client-id",
+                "00000000-0000-0000-0000-000000000001",
+            ],
+        ),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--token", "-"]);
+        let r = run(&full, &[], Some(&sample)).await;
+        assert_eq!(r.code(), 0, "{}", r.stderr());
+        let block = format!("```text\n{}```\n", r.stdout());
+        let begin = readme
+            .find(&format!("<!-- {name}:begin"))
+            .expect("begin marker");
+        let begin = begin + readme[begin..].find("-->\n").expect("marker end") + 4;
+        let end = readme
+            .find(&format!("<!-- {name}:end -->"))
+            .expect("end marker");
+        if readme[begin..end] != block {
+            stale.push(name);
+            readme.replace_range(begin..end, &block);
+        }
+    }
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(readme_path, &readme).expect("write README");
+    } else {
+        assert!(
+            stale.is_empty(),
+            "README blocks {stale:?} differ from `trust` output: run with UPDATE_README=1"
+        );
+    }
 }
