@@ -1,4 +1,5 @@
-//! `vercel-oidc demo`: the whole flow, against in-process emulators unless real settings exist.
+//! `vercel-oidc demo`: the whole flow, against in-process emulators (real services only with
+//! `--real`).
 //!
 //! 1. a token (the local issuer mints one; with `VERCEL_OIDC_TOKEN`/`VERCEL_OIDC_TOKEN_FILE` set,
 //!    the real one), read back through the Vercel token chain;
@@ -32,9 +33,14 @@ use crate::token::describe_expiry;
 /// Arguments of `vercel-oidc demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Use the local emulators even when real settings (VERCEL_OIDC_TOKEN, AWS_ROLE_ARN,
-    /// AZURE_TENANT_ID/AZURE_CLIENT_ID) are present.
-    #[arg(long)]
+    /// Use the real Vercel token of this environment (VERCEL_OIDC_TOKEN or
+    /// VERCEL_OIDC_TOKEN_FILE) and, where configured, real STS (AWS_ROLE_ARN, AWS_REGION) and
+    /// Entra (AZURE_TENANT_ID, AZURE_CLIENT_ID). Without it the demo never leaves 127.0.0.1,
+    /// whatever the environment holds.
+    #[arg(long, conflicts_with = "offline")]
+    real: bool,
+    /// Only the local emulators (the default; kept for scripts that pass it).
+    #[arg(long, hide = true)]
     offline: bool,
     /// Azure scope to request in real mode.
     #[arg(
@@ -70,8 +76,16 @@ fn ms(d: Duration) -> String {
 
 pub(crate) async fn demo(args: DemoArgs, env: &Env) -> Result<(), Failure> {
     let started = Instant::now();
-    let real_token = !args.offline
-        && (env.get_non_empty(ENV_TOKEN).is_some() || env.get_non_empty(ENV_TOKEN_FILE).is_some());
+    let real_token = args.real;
+    if real_token
+        && env.get_non_empty(ENV_TOKEN).is_none()
+        && env.get_non_empty(ENV_TOKEN_FILE).is_none()
+    {
+        return Err(Failure::message(format!(
+            "demo --real needs a Vercel token: set {ENV_TOKEN} (vercel env pull) or \
+             {ENV_TOKEN_FILE}"
+        )));
+    }
     println!(
         "vercel-oidc demo: {}",
         if real_token {

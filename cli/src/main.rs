@@ -23,6 +23,7 @@
 
 mod aws;
 mod azure;
+#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod token;
@@ -71,8 +72,9 @@ enum Command {
     #[command(subcommand)]
     Azure(azure::AzureCommand),
     /// Walk through the whole flow against local emulators (no network, no cloud account):
-    /// token → AWS credentials → Azure token → an API that verifies the token. With
-    /// VERCEL_OIDC_TOKEN and cloud settings in the environment, it uses them instead.
+    /// token → AWS credentials → Azure token → an API that verifies the token. `--real` uses
+    /// this environment's Vercel token and cloud settings instead.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
     /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
     /// and the reason otherwise.
@@ -186,6 +188,7 @@ fn main() -> ExitCode {
             Command::Aws(command) => aws::run(command, &env).await,
             Command::Azure(command) => azure::run(command, &env).await,
             Command::Verify(args) => verify::verify(args, &env).await,
+            #[cfg(feature = "demo")]
             Command::Demo(args) => demo::demo(args, &env).await,
             Command::Doctor(args) => doctor::run(args, &env).await,
             Command::Trust(command) => trust::run(command, &env).await,

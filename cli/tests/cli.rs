@@ -619,6 +619,7 @@ async fn azure_token_against_the_entra_emulator() {
     assert_eq!(r.code(), 2, "{}", r.stderr());
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_walks_the_whole_flow_offline() {
     let started = std::time::Instant::now();
@@ -663,12 +664,14 @@ async fn every_subcommand_has_help() {
         vec!["verify", "--help"],
         vec!["azure", "--help"],
         vec!["azure", "token", "--help"],
-        vec!["demo", "--help"],
         vec!["doctor", "--help"],
         vec!["trust", "--help"],
         vec!["trust", "aws", "--help"],
         vec!["trust", "azure", "--help"],
-    ] {
+    ]
+    .into_iter()
+    .chain(cfg!(feature = "demo").then(|| vec!["demo", "--help"]))
+    {
         let r = run(&args, &[], None).await;
         assert_eq!(r.code(), 0, "{args:?}");
         assert!(
@@ -1232,4 +1235,36 @@ async fn readme_trust_blocks_are_the_trust_output() {
             "README blocks {stale:?} differ from `trust` output: run with UPDATE_README=1"
         );
     }
+}
+
+/// `demo` leaves 127.0.0.1 only with `--real`: a token and cloud settings in the environment do not
+/// switch it to real services, and `--real` without a token says what to set.
+#[cfg(feature = "demo")]
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_uses_real_services_only_with_real() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let token = issuer.token().sign();
+    let r = run(
+        &["demo"],
+        &[
+            ("VERCEL_OIDC_TOKEN", &token),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/real"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert!(
+        r.stdout().contains("everything runs on 127.0.0.1"),
+        "{}",
+        r.stdout()
+    );
+    assert!(!r.stdout().contains("role/real"), "{}", r.stdout());
+
+    let r = run(&["demo", "--real"], &[], None).await;
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(r.stderr().contains("VERCEL_OIDC_TOKEN"), "{}", r.stderr());
 }
