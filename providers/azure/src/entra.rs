@@ -284,4 +284,31 @@ mod tests {
         h.insert(headers::RETRY_AFTER, "soon");
         assert_eq!(retry_after(&h), None);
     }
+
+    #[test]
+    fn expiry_after_refuses_lifetimes_past_seven_days_and_the_calendar() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hour = Duration::from_secs(3600);
+        let (at, on) = expiry_after(now, hour).expect("an hour");
+        assert_eq!(at, now + hour);
+        assert_eq!(on.unix_timestamp(), 1_700_003_600);
+        let week = vercel_oidc::time::MAX_SERVICE_LIFETIME;
+        assert!(expiry_after(now, week).is_some());
+        assert!(expiry_after(now, week + Duration::from_secs(1)).is_none());
+        assert!(expiry_after(now, Duration::from_secs(300_000_000_000)).is_none());
+        assert!(expiry_after(now, Duration::MAX).is_none());
+        // A clock near the end of year 9999: in range for SystemTime, not for OffsetDateTime.
+        let late = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_000);
+        assert!(expiry_after(late, hour).is_none());
+        // Before the epoch: not an expiry this credential can hand out.
+        let early = SystemTime::UNIX_EPOCH - Duration::from_secs(7200);
+        assert!(expiry_after(early, hour).is_none());
+    }
+
+    #[test]
+    fn a_huge_load_budget_does_not_overflow() {
+        let policy = RetryBudget::new(Duration::MAX);
+        assert_eq!(policy.attempt_timeout, Duration::MAX / 3);
+        assert!(policy.max_delay > Duration::ZERO);
+    }
 }
