@@ -842,9 +842,11 @@ mod tests {
                         tokio::spawn(async move { c.get().await })
                     })
                     .collect();
+                let message = LoadPanicked.to_string();
+                assert!(message.contains("panicked"), "{message}");
                 for w in waiters {
                     let got = w.await.expect("a waiter must not panic");
-                    assert_eq!(got, Err(LoadPanicked.to_string()));
+                    assert_eq!(got, Err(message.clone()));
                 }
                 assert_eq!(
                     loads.load(Ordering::SeqCst),
@@ -1006,6 +1008,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(3_302_500)).await;
         // 1 s; then an hour-long value refreshed at its window (3301 s); then 1 s again.
         assert_eq!(s.starts(), vec![0, 1_000, 3_301_000, 3_302_000]);
+
+        // A lifetime of exactly the window arrives inside it: 1 s, not at once.
+        let s = scripted(|_| ok(Duration::from_secs(300)));
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(s.starts(), vec![0]);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(s.starts(), vec![0, 1_000]);
     }
 
     /// The refresh point is the expiry minus the window plus a random share of `jitter × window`.
@@ -1073,5 +1083,48 @@ mod tests {
         drop(h.cache);
         tokio::task::yield_now().await;
         assert_eq!(alive(), 0, "dropping the cache ends its timer");
+    }
+
+    /// Without a runtime (no timer, no task): at exactly the expiry the value is gone, and the
+    /// caller loads a new one itself.
+    #[test]
+    fn at_the_exact_expiry_callers_load_again() {
+        let clock = Arc::new(crate::time::ManualTimeSource::new(epoch_start()));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (l, c) = (loads.clone(), clock.clone());
+        let cache = RefreshAheadCache::builder()
+            .time_source(SharedTimeSource::from_arc(clock.clone()))
+            .build(move || {
+                let n = l.fetch_add(1, Ordering::SeqCst) + 1;
+                let expires = c.now() + Duration::from_secs(10);
+                async move { Ok::<_, ()>((n, expires)) }
+            });
+        assert_eq!(cache.get().now_or_never(), Some(Ok(1)));
+        assert_eq!(cache.time_source().now(), epoch_start());
+        assert_eq!(cache.now(), epoch_start());
+        clock.advance(Duration::from_millis(9_999));
+        assert_eq!(cache.try_get(), Some(1));
+        assert_eq!(cache.get().now_or_never(), Some(Ok(1)));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(cache.try_get(), None);
+        assert_eq!(cache.get().now_or_never(), Some(Ok(2)));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn debug_shows_the_state_and_no_value() {
+        let cache = RefreshAheadCache::builder()
+            .time_source(SharedTimeSource::new(crate::time::ManualTimeSource::new(
+                epoch_start(),
+            )))
+            .build(|| async { Ok::<_, ()>(("secret-value", epoch_start() + HOUR)) });
+        let before = format!("{cache:?}");
+        assert!(before.starts_with("RefreshAheadCache {"), "{before}");
+        assert!(before.contains("has_value: false"), "{before}");
+        assert_eq!(cache.get().now_or_never(), Some(Ok("secret-value")));
+        let after = format!("{cache:?}");
+        assert!(after.contains("has_value: true"), "{after}");
+        assert!(after.contains("1700003600000"), "{after}");
+        assert!(!after.contains("secret-value"), "{after}");
     }
 }
