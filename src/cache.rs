@@ -16,9 +16,16 @@
 //!   there is no timer and no background task: callers get the valid value until it expires,
 //!   then load it themselves.
 //! - **Short lifetimes**: a value that arrives already inside the window is refreshed no sooner
-//!   than 1 s after its load; while new values keep arriving inside the window the gap doubles
-//!   (1 s, 2 s, 4 s …, at most half the remaining life), so a short lifetime never causes a
-//!   refresh storm.
+//!   than 1 s after its load (or at its expiry, if that comes first); while new values keep
+//!   arriving inside the window the gap doubles (1 s, 2 s, 4 s …, at most half the remaining
+//!   life), so a short lifetime never causes a refresh storm.
+//! - **A panicking loader** does not poison the cache: the panic is caught, every caller waiting
+//!   on that load gets the error `E::from(LoadPanicked)`, and the next call loads again (the
+//!   panic message itself goes to the panic hook, as for any panic, never into the error).
+//! - **Request context**: a load runs inside the [`RequestContext`] of the caller that started
+//!   it, every attempt of it, whichever task ends up polling it (the cache drives each load on
+//!   a task of its own, so that it completes even when every caller gives up). A refresh started
+//!   by the background timer runs outside any request.
 //!
 //! The loader is responsible for rejecting a value that arrives already expired: the cache never
 //! hands out a value at or past its expiry.
@@ -41,6 +48,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
@@ -49,6 +57,7 @@ use arc_swap::ArcSwapOption;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
+use crate::context::RequestContext;
 use crate::time::{SharedTimeSource, TimeSource, system_time_to_ms};
 
 /// Default refresh window: refresh this long before expiry.
@@ -62,6 +71,69 @@ const RETRY_MAX_MS: u64 = 60_000;
 type LoadFn<T, E> =
     dyn Fn() -> BoxFuture<'static, Result<(T, SystemTime), E>> + Send + Sync + 'static;
 type SharedLoad<T, E> = Shared<BoxFuture<'static, Result<T, E>>>;
+
+/// What a load fails with when its loader panicked; the cache's error type is built from it
+/// (`E: From<LoadPanicked>`), so every caller waiting on that load gets a typed error.
+///
+/// It carries no panic message (that went to the panic hook): a message could hold anything the
+/// loader had at hand, secrets included.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use vercel_oidc::cache::{LoadPanicked, RefreshAheadCache};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum MyError {
+///     Panicked,
+/// }
+/// impl From<LoadPanicked> for MyError {
+///     fn from(_: LoadPanicked) -> Self {
+///         MyError::Panicked
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache = RefreshAheadCache::builder().build(|| async {
+///     if true {
+///         panic!("a bug in the loader");
+///     }
+///     Ok::<(u8, SystemTime), MyError>((1, SystemTime::now()))
+/// });
+/// # let hook = std::panic::take_hook(); std::panic::set_hook(Box::new(|_| {}));
+/// assert_eq!(cache.get().await, Err(MyError::Panicked));
+/// assert_eq!(cache.get().await, Err(MyError::Panicked)); // loaded again, not poisoned
+/// # std::panic::set_hook(hook);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LoadPanicked;
+
+impl fmt::Display for LoadPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the loader panicked (a bug); the load was dropped and the next call loads again",
+        )
+    }
+}
+
+impl std::error::Error for LoadPanicked {}
+
+impl From<LoadPanicked> for String {
+    fn from(panicked: LoadPanicked) -> Self {
+        panicked.to_string()
+    }
+}
+
+impl From<LoadPanicked> for () {
+    fn from(_: LoadPanicked) -> Self {}
+}
+
+impl From<LoadPanicked> for std::io::Error {
+    fn from(panicked: LoadPanicked) -> Self {
+        std::io::Error::other(panicked)
+    }
+}
 
 /// A cache that serves one value and refreshes it in the background before it expires.
 ///
@@ -119,6 +191,8 @@ struct Inner<T, E> {
     next_check_ms: AtomicU64,
     state: Mutex<State<T, E>>,
     loader: Box<LoadFn<T, E>>,
+    /// `E::from`, captured where `E: From<LoadPanicked>` is known.
+    on_panic: fn(LoadPanicked) -> E,
     config: Config,
 }
 
@@ -174,10 +248,13 @@ impl RefreshAheadCacheBuilder {
     }
 
     /// Builds the cache around `loader`, which returns a value and its expiry.
+    ///
+    /// A loader that panics makes its load fail with `E::from(LoadPanicked)` (see
+    /// [`LoadPanicked`]); `String`, `()` and `std::io::Error` already convert.
     pub fn build<T, E, F, Fut>(self, loader: F) -> RefreshAheadCache<T, E>
     where
         T: Clone + Send + Sync + 'static,
-        E: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + From<LoadPanicked> + 'static,
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(T, SystemTime), E>> + Send + 'static,
     {
@@ -194,6 +271,7 @@ impl RefreshAheadCacheBuilder {
                     timer: None,
                 }),
                 loader: Box::new(move || loader().boxed()),
+                on_panic: E::from,
                 config: Config {
                     window: self.window,
                     jitter: self.jitter,
@@ -247,11 +325,11 @@ where
 
     /// When the cached value expires, if there is one.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.inner
-            .current
-            .load()
-            .as_ref()
-            .map(|e| SystemTime::UNIX_EPOCH + Duration::from_millis(e.expires_ms))
+        self.inner.current.load().as_ref().map(|e| {
+            SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_millis(e.expires_ms))
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        })
     }
 
     /// Drops the cached value: the next caller loads a new one. Use it when the value was
@@ -325,10 +403,26 @@ where
     fn new_load(self: &Arc<Self>, state: &mut State<T, E>) -> SharedLoad<T, E> {
         state.load_seq += 1;
         let seq = state.load_seq;
-        let fut = (self.loader)();
+        let on_panic = self.on_panic;
+        // Every attempt of this load runs in the context of the caller that started it: a retry
+        // may well be polled by the task the cache spawned, which has no context of its own.
+        let context = RequestContext::current();
+        // A panic in the loader (starting it or polling it) becomes this load's error, so the
+        // load completes like any other: waiters get an error and the next call loads again.
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| (self.loader)()));
         let weak = Arc::downgrade(self);
         let load = async move {
-            let result = fut.await;
+            let result = match started {
+                Ok(fut) => {
+                    let caught = AssertUnwindSafe(fut).catch_unwind();
+                    let caught = match context {
+                        Some(context) => context.scope(caught).await,
+                        None => caught.await,
+                    };
+                    caught.unwrap_or_else(|_| Err(panicked(on_panic)))
+                }
+                Err(_) => Err(panicked(on_panic)),
+            };
             match weak.upgrade() {
                 Some(inner) => inner.complete(seq, result),
                 None => result.map(|(value, _)| value),
@@ -361,7 +455,9 @@ where
                         MIN_IN_WINDOW_GAP_MS.saturating_mul(1u64 << state.in_window_streak.min(20));
                     state.in_window_streak = state.in_window_streak.saturating_add(1);
                     let half_life = expires_ms.saturating_sub(now) / 2;
-                    now + doubling.min(half_life).max(MIN_IN_WINDOW_GAP_MS)
+                    // Never past the expiry: the fast path serves until this point unchecked.
+                    now.saturating_add(doubling.min(half_life).max(MIN_IN_WINDOW_GAP_MS))
+                        .min(expires_ms)
                 };
                 self.current.store(Some(Arc::new(Entry {
                     value: value.clone(),
@@ -387,7 +483,7 @@ where
                         Duration::from_millis(RETRY_MAX_MS),
                     );
                     let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                    let next = (now + delay).min(expires);
+                    let next = now.saturating_add(delay).min(expires);
                     self.next_check_ms.store(next, Ordering::Release);
                     self.arm_timer(&mut state, now, next);
                     tracing::warn!(
@@ -436,6 +532,11 @@ where
     }
 }
 
+fn panicked<E>(on_panic: fn(LoadPanicked) -> E) -> E {
+    tracing::error!("refresh-ahead cache: the loader panicked; failing this load");
+    on_panic(LoadPanicked)
+}
+
 impl<T, E> RefreshAheadCache<T, E> {
     /// The clock this cache compares expiry against.
     pub fn time_source(&self) -> &SharedTimeSource {
@@ -455,6 +556,10 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     const HOUR: Duration = Duration::from_secs(3600);
+    /// A whole second, so expiries survive the cache's millisecond storage exactly.
+    fn epoch_start() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
 
     struct Harness {
         cache: RefreshAheadCache<u64, String>,
@@ -465,7 +570,7 @@ mod tests {
     /// A cache whose loader takes `delay`, counts its calls, returns the call number with a
     /// lifetime of `life`, and fails while `fail` is set.
     fn harness(delay: Duration, life: Duration) -> Harness {
-        let clock = SharedTimeSource::new(TokioTimeSource::new());
+        let clock = SharedTimeSource::new(TokioTimeSource::starting_at(epoch_start()));
         let loads = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (l, f, c) = (loads.clone(), fail.clone(), clock.clone());
@@ -635,5 +740,391 @@ mod tests {
         h.fail.store(true, Ordering::SeqCst);
         tokio::time::advance(Duration::from_secs(600)).await;
         assert_eq!(h.cache.try_get(), None);
+    }
+
+    /// What one load of a [`scripted`] cache does: wait, then succeed with a lifetime or fail.
+    #[derive(Clone, Copy)]
+    enum Step {
+        Ok { delay: Duration, life: Duration },
+        Fail { delay: Duration },
+    }
+
+    struct Scripted {
+        cache: RefreshAheadCache<u64, String>,
+        /// When each load started, in ms of tokio time since the harness was made.
+        starts: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Scripted {
+        fn starts(&self) -> Vec<u64> {
+            self.starts.lock().expect("lock").clone()
+        }
+    }
+
+    /// A cache (no jitter, 5 min window) whose load number `n` (from 1) does `script(n)`.
+    fn scripted(script: impl Fn(u64) -> Step + Send + Sync + 'static) -> Scripted {
+        let clock = SharedTimeSource::new(TokioTimeSource::starting_at(epoch_start()));
+        let origin = tokio::time::Instant::now();
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let (s, c) = (starts.clone(), clock.clone());
+        let count = AtomicUsize::new(0);
+        let cache = RefreshAheadCache::builder()
+            .jitter(0.0)
+            .time_source(clock)
+            .build(move || {
+                let n = count.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+                s.lock()
+                    .expect("lock")
+                    .push(origin.elapsed().as_millis() as u64);
+                let step = script(n);
+                let c = c.clone();
+                async move {
+                    match step {
+                        Step::Ok { delay, life } => {
+                            tokio::time::sleep(delay).await;
+                            Ok((n, c.now() + life))
+                        }
+                        Step::Fail { delay } => {
+                            tokio::time::sleep(delay).await;
+                            Err(format!("load {n} failed"))
+                        }
+                    }
+                }
+            });
+        Scripted { cache, starts }
+    }
+
+    fn ok(life: Duration) -> Step {
+        Step::Ok {
+            delay: Duration::ZERO,
+            life,
+        }
+    }
+
+    const FAIL: Step = Step::Fail {
+        delay: Duration::ZERO,
+    };
+
+    fn quiet_panics<R>(f: impl FnOnce() -> R) -> R {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let out = f();
+        std::panic::set_hook(hook);
+        out
+    }
+
+    /// Issue 19, item 1: a panic in the loader used to poison the shared load for good ("inner
+    /// future panicked during poll" on every later call).
+    #[test]
+    fn a_panicking_loader_fails_every_waiter_and_the_next_call_loads_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        quiet_panics(|| {
+            runtime.block_on(async {
+                let loads = Arc::new(AtomicUsize::new(0));
+                let l = loads.clone();
+                let cache = RefreshAheadCache::builder().build(move || {
+                    let n = l.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if n == 1 {
+                            panic!("a bug in the loader");
+                        }
+                        Ok::<_, String>((n, SystemTime::now() + HOUR))
+                    }
+                });
+                let waiters: Vec<_> = (0..20)
+                    .map(|_| {
+                        let c = cache.clone();
+                        tokio::spawn(async move { c.get().await })
+                    })
+                    .collect();
+                let message = LoadPanicked.to_string();
+                assert!(message.contains("panicked"), "{message}");
+                for w in waiters {
+                    let got = w.await.expect("a waiter must not panic");
+                    assert_eq!(got, Err(message.clone()));
+                }
+                assert_eq!(
+                    loads.load(Ordering::SeqCst),
+                    1,
+                    "the waiters shared the load"
+                );
+                assert_eq!(cache.last_error(), Some(LoadPanicked.to_string()));
+                assert_eq!(cache.get().await, Ok(2), "the next call loads again");
+            });
+        });
+    }
+
+    /// The same when the loader closure itself panics, before it returns a future.
+    #[test]
+    fn a_loader_that_panics_before_its_future_fails_the_load() {
+        quiet_panics(|| {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let c = calls.clone();
+            let cache = RefreshAheadCache::builder().build(move || {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("a bug in the loader");
+                }
+                async { Ok::<_, ()>((7u8, SystemTime::now() + HOUR)) }
+            });
+            assert_eq!(cache.get().now_or_never(), Some(Err(())));
+            assert_eq!(cache.get().now_or_never(), Some(Ok(7)));
+        });
+    }
+
+    /// Issue 19, item 9: a value arriving with less than 1 s to live was served unchecked up to
+    /// 1 s past its expiry (the in-window gap's 1 s floor was not capped at the expiry).
+    #[tokio::test(start_paused = true)]
+    async fn a_value_with_less_than_a_second_left_is_never_served_after_expiry() {
+        let s = scripted(|n| match n {
+            1 => ok(Duration::from_millis(500)),
+            _ => Step::Fail {
+                delay: Duration::from_secs(10),
+            },
+        });
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert_eq!(s.cache.try_get(), Some(1));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(s.cache.try_get(), None, "served at its expiry");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(s.cache.try_get(), None, "served after its expiry");
+    }
+
+    /// Issue 19, item 15: the load runs in the request context of the caller that started it,
+    /// even when the cache's own task polls it (here: the caller gave up after one poll).
+    #[tokio::test(start_paused = true)]
+    async fn a_load_runs_in_the_request_context_of_the_caller_that_started_it() {
+        let cache = RefreshAheadCache::builder().build(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let seen = RequestContext::current().and_then(|c| {
+                c.token()
+                    .and_then(Result::ok)
+                    .map(|t| t.expose_secret().to_owned())
+            });
+            Ok::<_, String>((seen, SystemTime::now() + HOUR))
+        });
+        let raw = crate::test_util::jwt_expiring_in(600);
+        let token = crate::OidcToken::parse(raw.clone()).expect("valid");
+        let caller = RequestContext::with_token(token).scope(cache.get());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), caller)
+                .await
+                .is_err(),
+            "the caller gives up"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(cache.try_get(), Some(Some(raw)));
+        // A load started outside any request sees none.
+        cache.invalidate();
+        assert_eq!(cache.get().await, Ok(None));
+    }
+
+    /// A failed refresh is retried with equal-jitter backoff (0.5–1 s, 1–2 s, 2–4 s …), the
+    /// count resets after a success, and the last retry is at the expiry, never later.
+    #[tokio::test(start_paused = true)]
+    async fn failed_refreshes_are_retried_on_schedule_until_the_expiry() {
+        let s = scripted(|n| match n {
+            1 | 5 => ok(HOUR),
+            _ => FAIL,
+        });
+        assert_eq!(s.cache.get().await, Ok(1));
+        // The timer refreshes at 3300 s; loads 2–4 fail; load 5 succeeds.
+        tokio::time::sleep(Duration::from_secs(3300)).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let starts = s.starts();
+        assert_eq!(starts.len(), 5, "{starts:?}");
+        assert_eq!(starts[1], 3_300_000);
+        let gaps: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!((500..=1_000).contains(&gaps[1]), "{gaps:?}");
+        assert!((1_000..=2_000).contains(&gaps[2]), "{gaps:?}");
+        assert!((2_000..=4_000).contains(&gaps[3]), "{gaps:?}");
+        assert_eq!(s.cache.try_get(), Some(5));
+        assert_eq!(s.cache.last_error(), None, "a success clears the error");
+
+        // Load 5's value expires 3600 s after it; from its window on, every refresh fails.
+        let expiry_ms = starts[4] + 3_600_000;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let starts = s.starts();
+        let last = *starts.last().expect("loads");
+        assert_eq!(
+            last, expiry_ms,
+            "the last retry is at the expiry: {starts:?}"
+        );
+        assert!(starts.iter().all(|t| *t <= expiry_ms));
+        // After a success the backoff starts over at 0.5–1 s.
+        let first_retry = starts[6] - starts[5];
+        assert!((500..=1_000).contains(&first_retry), "{starts:?}");
+        // Retries back off up to 60 s: about a dozen in the 300 s window, not hundreds.
+        assert!((8..=20).contains(&(starts.len() - 5)), "{starts:?}");
+        // Expired and failed: no timer keeps loading without callers.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(s.starts().len(), starts.len());
+        assert!(s.cache.last_error().is_some());
+    }
+
+    /// A refresh that fails exactly at the expiry arms no retry: with nothing to serve, the next
+    /// caller loads.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_failing_at_the_expiry_arms_no_retry() {
+        let s = scripted(|n| match n {
+            1 => ok(Duration::from_secs(600)),
+            _ => Step::Fail {
+                delay: Duration::from_secs(300),
+            },
+        });
+        assert_eq!(s.cache.get().await, Ok(1));
+        // Refresh at 300 s, failing at 600 s = the expiry.
+        tokio::time::sleep(Duration::from_secs(601)).await;
+        assert_eq!(s.starts(), vec![0, 300_000]);
+        assert_eq!(s.cache.try_get(), None);
+    }
+
+    /// Values arriving inside the window: gaps of 1 s, 2 s, 4 s … but at most half the life left,
+    /// never under 1 s, never past the expiry; a value outside the window resets the doubling.
+    #[tokio::test(start_paused = true)]
+    async fn in_window_gaps_double_up_to_half_the_remaining_life() {
+        let s = scripted(|_| ok(Duration::from_secs(6)));
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(12_500)).await;
+        // 1 s, 2 s, then 4 s capped at half of the 6 s left: 3 s, 3 s.
+        assert_eq!(s.starts(), vec![0, 1_000, 3_000, 6_000, 9_000, 12_000]);
+
+        let s = scripted(|_| ok(Duration::from_millis(1_500)));
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // Half of 1.5 s is under the 1 s floor: 1 s.
+        assert_eq!(s.starts(), vec![0, 1_000, 2_000]);
+
+        let s = scripted(|n| match n {
+            2 => ok(HOUR),
+            _ => ok(Duration::from_secs(6)),
+        });
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(3_302_500)).await;
+        // 1 s; then an hour-long value refreshed at its window (3301 s); then 1 s again.
+        assert_eq!(s.starts(), vec![0, 1_000, 3_301_000, 3_302_000]);
+
+        // A lifetime of exactly the window arrives inside it: 1 s, not at once.
+        let s = scripted(|_| ok(Duration::from_secs(300)));
+        assert_eq!(s.cache.get().await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(s.starts(), vec![0]);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(s.starts(), vec![0, 1_000]);
+    }
+
+    /// The refresh point is the expiry minus the window plus a random share of `jitter × window`.
+    #[tokio::test(start_paused = true)]
+    async fn the_jittered_window_stays_within_its_bounds_and_varies() {
+        let mut windows = Vec::new();
+        for _ in 0..64 {
+            let cache = RefreshAheadCache::builder()
+                .jitter(0.5)
+                .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+                    epoch_start(),
+                )))
+                .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
+            assert_eq!(cache.get().await, Ok(1));
+            let expires = system_time_to_ms(epoch_start() + HOUR);
+            let next = cache.inner.next_check_ms.load(Ordering::SeqCst);
+            windows.push(expires - next);
+        }
+        let (min, max) = (windows.iter().min(), windows.iter().max());
+        let (min, max) = (*min.expect("some"), *max.expect("some"));
+        assert!(min >= 300_000 && max <= 450_000, "{min} {max}");
+        assert!(max - min > 50_000, "jitter must vary: {min} {max}");
+        // Without jitter: exactly the window.
+        let cache = RefreshAheadCache::builder()
+            .jitter(0.0)
+            .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+                epoch_start(),
+            )))
+            .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
+        assert_eq!(cache.get().await, Ok(1));
+        assert_eq!(
+            system_time_to_ms(epoch_start() + HOUR)
+                - cache.inner.next_check_ms.load(Ordering::SeqCst),
+            300_000
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expires_at_is_the_loaded_expiry() {
+        let h = harness(Duration::ZERO, HOUR);
+        assert_eq!(h.cache.expires_at(), None);
+        assert_eq!(h.cache.get().await, Ok(1));
+        assert_eq!(h.cache.expires_at(), Some(epoch_start() + HOUR));
+        h.cache.invalidate();
+        assert_eq!(h.cache.expires_at(), None);
+    }
+
+    /// One timer task per cache: a new timer replaces the old one, and dropping the cache ends
+    /// it at once (not at its deadline).
+    #[tokio::test(start_paused = true)]
+    async fn one_timer_task_per_cache_and_none_after_drop() {
+        let alive = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let h = harness(Duration::ZERO, HOUR);
+        assert_eq!(h.cache.get().await, Ok(1));
+        tokio::task::yield_now().await;
+        assert_eq!(alive(), 1, "the timer");
+        h.cache.invalidate();
+        assert_eq!(h.cache.get().await, Ok(2));
+        tokio::task::yield_now().await;
+        assert_eq!(alive(), 1, "the old timer was replaced");
+        drop(h.cache);
+        tokio::task::yield_now().await;
+        assert_eq!(alive(), 0, "dropping the cache ends its timer");
+    }
+
+    /// Without a runtime (no timer, no task): at exactly the expiry the value is gone, and the
+    /// caller loads a new one itself.
+    #[test]
+    fn at_the_exact_expiry_callers_load_again() {
+        let clock = Arc::new(crate::time::ManualTimeSource::new(epoch_start()));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (l, c) = (loads.clone(), clock.clone());
+        let cache = RefreshAheadCache::builder()
+            .time_source(SharedTimeSource::from_arc(clock.clone()))
+            .build(move || {
+                let n = l.fetch_add(1, Ordering::SeqCst) + 1;
+                let expires = c.now() + Duration::from_secs(10);
+                async move { Ok::<_, ()>((n, expires)) }
+            });
+        assert_eq!(cache.get().now_or_never(), Some(Ok(1)));
+        assert_eq!(cache.time_source().now(), epoch_start());
+        assert_eq!(cache.now(), epoch_start());
+        clock.advance(Duration::from_millis(9_999));
+        assert_eq!(cache.try_get(), Some(1));
+        assert_eq!(cache.get().now_or_never(), Some(Ok(1)));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(cache.try_get(), None);
+        assert_eq!(cache.get().now_or_never(), Some(Ok(2)));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn debug_shows_the_state_and_no_value() {
+        let cache = RefreshAheadCache::builder()
+            .time_source(SharedTimeSource::new(crate::time::ManualTimeSource::new(
+                epoch_start(),
+            )))
+            .build(|| async { Ok::<_, ()>(("secret-value", epoch_start() + HOUR)) });
+        let before = format!("{cache:?}");
+        assert!(before.starts_with("RefreshAheadCache {"), "{before}");
+        assert!(before.contains("has_value: false"), "{before}");
+        assert_eq!(cache.get().now_or_never(), Some(Ok("secret-value")));
+        let after = format!("{cache:?}");
+        assert!(after.contains("has_value: true"), "{after}");
+        assert!(after.contains("1700003600000"), "{after}");
+        assert!(!after.contains("secret-value"), "{after}");
     }
 }

@@ -44,6 +44,46 @@ pub(crate) fn coarse_now_ms() -> u64 {
     system_time_to_ms(SystemTime::now())
 }
 
+/// The longest lifetime a credential from a service may claim: 7 days. Vercel's OIDC tokens live
+/// 12 hours at most, STS credentials 12 hours, Entra ID access tokens about a day; a longer
+/// lifetime (or an expiry that cannot be represented, past year 9999) is an invalid response.
+pub const MAX_SERVICE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `now + lifetime`, or `None` when `lifetime` is longer than [`MAX_SERVICE_LIFETIME`] (or the
+/// sum cannot be represented). For lifetimes that come from a service (`expires_in`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use vercel_oidc::time::{MAX_SERVICE_LIFETIME, service_expiry};
+/// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// assert_eq!(service_expiry(now, Duration::from_secs(3600)), Some(now + Duration::from_secs(3600)));
+/// assert_eq!(service_expiry(now, MAX_SERVICE_LIFETIME + Duration::from_secs(1)), None);
+/// assert_eq!(service_expiry(now, Duration::MAX), None);
+/// ```
+pub fn service_expiry(now: SystemTime, lifetime: Duration) -> Option<SystemTime> {
+    if lifetime > MAX_SERVICE_LIFETIME {
+        return None;
+    }
+    now.checked_add(lifetime)
+}
+
+/// `true` when `expires_at` is at most [`MAX_SERVICE_LIFETIME`] after `now` (an expiry in the
+/// past is within it). For absolute expiries that come from a service (STS `Expiration`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use vercel_oidc::time::{MAX_SERVICE_LIFETIME, within_service_lifetime};
+/// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// assert!(within_service_lifetime(now, now + MAX_SERVICE_LIFETIME));
+/// assert!(within_service_lifetime(now, UNIX_EPOCH));
+/// assert!(!within_service_lifetime(now, now + MAX_SERVICE_LIFETIME + Duration::from_secs(1)));
+/// ```
+pub fn within_service_lifetime(now: SystemTime, expires_at: SystemTime) -> bool {
+    expires_at
+        .duration_since(now)
+        .map_or(true, |ahead| ahead <= MAX_SERVICE_LIFETIME)
+}
+
 pub(crate) fn system_time_to_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -78,10 +118,12 @@ impl ManualTimeSource {
         *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
     }
 
-    /// Moves the time forward.
+    /// Moves the time forward (unchanged if the result cannot be represented).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        if let Some(later) = now.checked_add(by) {
+            *now = later;
+        }
     }
 }
 
@@ -122,7 +164,8 @@ impl Default for TokioTimeSource {
 
 impl TimeSource for TokioTimeSource {
     fn now(&self) -> SystemTime {
-        self.base + self.start.elapsed()
+        let elapsed = self.start.elapsed();
+        self.base.checked_add(elapsed).unwrap_or(self.base)
     }
 }
 

@@ -145,6 +145,11 @@ pub enum Error {
         failure: StsFailure,
     },
 
+    /// The credential load panicked (a bug in this crate or in a token source); the next call
+    /// loads again.
+    #[error("the credential load panicked (a bug); the next call loads again")]
+    LoadPanicked,
+
     /// STS answered 200 with something that is not usable credentials.
     #[error("STS returned unusable credentials: {reason}")]
     InvalidResponse {
@@ -205,6 +210,12 @@ impl Error {
             }
             _ => CredentialsError::provider_error(self),
         }
+    }
+}
+
+impl From<vercel_oidc::cache::LoadPanicked> for Error {
+    fn from(_: vercel_oidc::cache::LoadPanicked) -> Self {
+        Self::LoadPanicked
     }
 }
 

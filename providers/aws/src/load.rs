@@ -259,10 +259,18 @@ impl Loader {
         {
             return Err(Unusable::Incomplete("a credential field is empty"));
         }
-        if expiration <= self.clock.now() {
+        let now = self.clock.now();
+        if expiration <= now {
             // Not retried: STS's clock or the role is wrong, and asking again gives the same.
             return Err(Unusable::Fatal(Error::InvalidResponse {
                 reason: "the credentials are already expired".to_owned(),
+                expiration: Some(expiration),
+            }));
+        }
+        if !vercel_oidc::time::within_service_lifetime(now, expiration) {
+            // STS credentials live 12 h at most: a later expiration is not STS's answer.
+            return Err(Unusable::Fatal(Error::InvalidResponse {
+                reason: "the expiration is more than 7 days away".to_owned(),
                 expiration: Some(expiration),
             }));
         }
@@ -277,9 +285,7 @@ impl Loader {
         }
         tracing::debug!(
             role_arn = %self.role_arn,
-            expires_in_s = expiration
-                .duration_since(self.clock.now())
-                .map_or(0, |d| d.as_secs()),
+            expires_in_s = expiration.duration_since(now).map_or(0, |d| d.as_secs()),
             "vercel-oidc-aws: assumed role"
         );
         Ok((builder.build(), expiration))

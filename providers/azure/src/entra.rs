@@ -40,7 +40,7 @@ impl RetryBudget {
             budget,
             max_attempts: 4,
             base_delay: budget / 60,
-            max_delay: budget * 4 / 15,
+            max_delay: budget.saturating_mul(4) / 15,
             attempt_timeout: budget / 3,
         }
     }
@@ -70,7 +70,13 @@ impl Fetcher {
         let Some(policy) = self.retry else {
             return self.attempts_without_budget(scope).await;
         };
-        let deadline = Instant::now() + policy.budget;
+        // A budget too large for the clock (`Duration::MAX`) has no deadline.
+        let deadline = Instant::now().checked_add(policy.budget);
+        let time_left = |deadline: Option<Instant>| {
+            deadline.map_or(policy.budget, |d| {
+                d.saturating_duration_since(Instant::now())
+            })
+        };
         let mut attempt = 0u32;
         let mut fresh = false;
         let mut renewed_assertion = false;
@@ -82,7 +88,7 @@ impl Fetcher {
         };
         loop {
             attempt += 1;
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = time_left(deadline);
             let limit = left.min(policy.attempt_timeout);
             let result = match tokio::time::timeout(limit, self.attempt(scope, fresh)).await {
                 Ok(result) => result,
@@ -115,8 +121,7 @@ impl Fetcher {
                 Some(retry_after) => retry_after.max(jitter),
                 None => jitter,
             };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if wait >= left {
+            if wait >= time_left(deadline) {
                 tracing::warn!(attempt, error = %error, "Entra ID token request failed; no time left to retry");
                 return Err(
                     if error.entra().is_some_and(|e| e.retry_after().is_some()) {
@@ -221,10 +226,23 @@ impl Fetcher {
         if expires_in <= 0 {
             return Err(Error::TokenExpired { expires_in });
         }
-        let expires_at = self.clock.now() + Duration::from_secs(expires_in.unsigned_abs());
-        let expires_on = OffsetDateTime::from(expires_at);
+        let (expires_at, expires_on) = expiry_after(
+            self.clock.now(),
+            Duration::from_secs(expires_in.unsigned_abs()),
+        )
+        .ok_or_else(|| invalid("expires_in is longer than 7 days"))?;
         Ok((AccessToken::new(token, expires_on), expires_at))
     }
+}
+
+/// `now + lifetime` as both time types, or `None` when the lifetime is longer than
+/// [`vercel_oidc::time::MAX_SERVICE_LIFETIME`] or the result is out of either type's range.
+fn expiry_after(now: SystemTime, lifetime: Duration) -> Option<(SystemTime, OffsetDateTime)> {
+    let expires_at = vercel_oidc::time::service_expiry(now, lifetime)?;
+    let since_epoch = expires_at.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    let expires_on = OffsetDateTime::UNIX_EPOCH
+        .checked_add(azure_core::time::Duration::try_from(since_epoch).ok()?)?;
+    Some((expires_at, expires_on))
 }
 
 const RETRY_HEADERS: [HeaderName; 3] = [X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, headers::RETRY_AFTER];
@@ -265,5 +283,32 @@ mod tests {
         let mut h = headers::Headers::new();
         h.insert(headers::RETRY_AFTER, "soon");
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn expiry_after_refuses_lifetimes_past_seven_days_and_the_calendar() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hour = Duration::from_secs(3600);
+        let (at, on) = expiry_after(now, hour).expect("an hour");
+        assert_eq!(at, now + hour);
+        assert_eq!(on.unix_timestamp(), 1_700_003_600);
+        let week = vercel_oidc::time::MAX_SERVICE_LIFETIME;
+        assert!(expiry_after(now, week).is_some());
+        assert!(expiry_after(now, week + Duration::from_secs(1)).is_none());
+        assert!(expiry_after(now, Duration::from_secs(300_000_000_000)).is_none());
+        assert!(expiry_after(now, Duration::MAX).is_none());
+        // A clock near the end of year 9999: in range for SystemTime, not for OffsetDateTime.
+        let late = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_000);
+        assert!(expiry_after(late, hour).is_none());
+        // Before the epoch: not an expiry this credential can hand out.
+        let early = SystemTime::UNIX_EPOCH - Duration::from_secs(7200);
+        assert!(expiry_after(early, hour).is_none());
+    }
+
+    #[test]
+    fn a_huge_load_budget_does_not_overflow() {
+        let policy = RetryBudget::new(Duration::MAX);
+        assert_eq!(policy.attempt_timeout, Duration::MAX / 3);
+        assert!(policy.max_delay > Duration::ZERO);
     }
 }

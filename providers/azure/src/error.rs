@@ -82,6 +82,11 @@ pub enum Error {
         expires_in: i64,
     },
 
+    /// The token load panicked (a bug in this crate or in a token source); the next call loads
+    /// again.
+    #[error("the Entra ID token load panicked (a bug); the next call loads again")]
+    LoadPanicked,
+
     /// The token request did not finish within the credential's retry budget.
     #[error("the token request to Entra ID did not complete within {budget:?}")]
     TimedOut {
@@ -165,6 +170,12 @@ impl Error {
     /// The first AADSTS code Entra ID answered with, if any.
     pub fn aadsts_code(&self) -> Option<u32> {
         self.entra().and_then(EntraError::code)
+    }
+}
+
+impl From<vercel_oidc::cache::LoadPanicked> for Error {
+    fn from(_: vercel_oidc::cache::LoadPanicked) -> Self {
+        Self::LoadPanicked
     }
 }
 
