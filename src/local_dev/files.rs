@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, LocalDevErrorKind};
+use crate::limits::{FileReadError, JSON_FILE_MAX, read_regular_file};
 
 /// How a JSON object file read went.
 #[derive(Debug)]
@@ -20,11 +21,15 @@ pub(crate) enum JsonFile {
 }
 
 /// Reads `path` as a JSON object. A leading UTF-8 BOM (as Windows editors write) is skipped.
+///
+/// Only a regular file of at most 1 MiB is read: a FIFO, a device (`project.json -> /dev/zero`,
+/// which a repository can commit), a directory or a larger file is [`JsonFile::Invalid`] at
+/// once, without blocking or reading it.
 pub(crate) fn read_json_object(path: &Path) -> JsonFile {
-    match std::fs::read(path) {
+    match read_regular_file(path, JSON_FILE_MAX) {
         Ok(bytes) => parse_json_object(&bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => JsonFile::Missing,
-        Err(e) => JsonFile::Invalid(Some(e)),
+        Err(FileReadError::NotFound) => JsonFile::Missing,
+        Err(e) => JsonFile::Invalid(Some(e.into_io())),
     }
 }
 
