@@ -82,34 +82,71 @@ pub(crate) fn ensure_private_dir(dir: &Path, narrow_existing: bool) -> Result<()
 /// never a mix, and a crash at any point leaves `path` as it was (at worst a stray temporary
 /// file `.{name}.XXXXXX` remains).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], action: &'static str) -> Result<(), Error> {
-    let io_err = |e: io::Error| {
-        Error::local_dev_with(
-            LocalDevErrorKind::Io {
-                action,
-                path: path.to_path_buf(),
-            },
-            e,
-        )
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // tempfile creates the file with mode 0600 on unix.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dir)
-        .map_err(io_err)?;
-    tmp.write_all(bytes).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
-    #[cfg(unix)]
-    if let Ok(dir) = File::open(dir) {
-        // Makes the rename durable; failure only weakens durability, not atomicity.
-        let _ = dir.sync_all();
+    PreparedWrite::new(path, action)?.commit(bytes)
+}
+
+/// An atomic write whose temporary file already exists: the failures that can be foreseen
+/// (directory not writable, name too long, no space for an inode) happen in
+/// [`PreparedWrite::new`], before anything irreversible (an OAuth grant that rotates the refresh
+/// token) is done. Dropping it removes the temporary file.
+pub(crate) struct PreparedWrite {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    action: &'static str,
+}
+
+impl std::fmt::Debug for PreparedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedWrite")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
-    Ok(())
+}
+
+impl PreparedWrite {
+    /// Creates the temporary file `.{name}.XXXXXX` (mode `0600`) next to `path`.
+    pub(crate) fn new(path: &Path, action: &'static str) -> Result<Self, Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // tempfile creates the file with mode 0600 on unix.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(dir)
+            .map_err(|e| io_error(action, path, e))?;
+        Ok(Self {
+            tmp,
+            path: path.to_path_buf(),
+            action,
+        })
+    }
+
+    /// Writes `bytes`, flushes them to disk and renames the file over the target.
+    pub(crate) fn commit(mut self, bytes: &[u8]) -> Result<(), Error> {
+        let (path, action) = (self.path, self.action);
+        let io_err = |e: io::Error| io_error(action, &path, e);
+        self.tmp.write_all(bytes).map_err(io_err)?;
+        self.tmp.as_file().sync_all().map_err(io_err)?;
+        self.tmp.persist(&path).map_err(|e| io_err(e.error))?;
+        #[cfg(unix)]
+        if let Ok(dir) = File::open(path.parent().unwrap_or(Path::new("."))) {
+            // Makes the rename durable; failure only weakens durability, not atomicity.
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, e: io::Error) -> Error {
+    Error::local_dev_with(
+        LocalDevErrorKind::Io {
+            action,
+            path: path.to_path_buf(),
+        },
+        e,
+    )
 }
 
 /// An exclusive advisory lock on a file, released on drop (closing the file releases it, also

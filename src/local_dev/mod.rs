@@ -441,8 +441,11 @@ impl Inner {
         let endpoint = self
             .token_endpoint(client, &self.oauth_base(&plan.env)?)
             .await?;
+        // Prepared before the grant: a file that cannot be written must not cost the refresh
+        // token (a rotating server revokes it as soon as it answers).
+        let write = auth::prepare_merge(&auth)?;
         let tokens = http::refresh_grant(client, &endpoint, refresh_token).await?;
-        auth::merge_write(&auth.path, &tokens, self.clock.now())?;
+        auth::merge_write(&auth, write, &tokens, self.clock.now())?;
         Ok(tokens.access_token)
     }
 
