@@ -88,6 +88,18 @@ impl Fixture {
         self.path(&format!("data/com.vercel.token/{project}.json"))
     }
 
+    /// Writes the token cache of the default project as this crate writes it (with the team
+    /// and the API base it was minted for).
+    pub(crate) fn write_cache(&self, token: &str) {
+        std::fs::create_dir_all(self.path("data/com.vercel.token")).expect("mkdir");
+        let json = serde_json::json!({
+            "token": token,
+            "teamId": TEAM,
+            "apiUrl": self.api.base_url(),
+        });
+        std::fs::write(self.cache_path(PROJECT), json.to_string()).expect("write cache");
+    }
+
     pub(crate) fn env_with(&self, extra: &[(&str, &str)]) -> Env {
         let mut pairs: Vec<(String, String)> = vec![
             ("HOME".into(), self.path("home").display().to_string()),
@@ -179,7 +191,7 @@ async fn valid_cached_token_is_used_without_network() {
     f.link_default();
     let cached = f.signed(Duration::from_secs(3600));
     std::fs::create_dir_all(f.path("data/com.vercel.token")).expect("mkdir");
-    std::fs::write(f.cache_path(PROJECT), format!(r#"{{"token":"{cached}"}}"#)).expect("write");
+    f.write_cache(&cached);
     // No auth.json at all: the cache alone must do.
     let token = f.refresh(f.env()).await.expect("cached");
     assert_eq!(token.expose_secret(), cached);
@@ -711,7 +723,7 @@ async fn a_refresh_by_another_process_is_picked_up_after_the_lock() {
     let other = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let fresh = f.signed(Duration::from_secs(3600));
-        std::fs::write(f.cache_path(PROJECT), format!(r#"{{"token":"{fresh}"}}"#)).expect("write");
+        f.write_cache(&fresh);
         fs4::FileExt::unlock(&lock).expect("unlock");
         fresh
     };
