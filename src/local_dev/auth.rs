@@ -143,10 +143,7 @@ pub(crate) fn merge_write(
     let mut map = merged(map, tokens, now);
     let has_refresh = matches!(map.get("refreshToken"), Some(Value::String(s)) if !s.is_empty());
     if !has_refresh && let Some(old) = &auth.refresh_token {
-        map.insert(
-            "refreshToken".into(),
-            old.expose_secret().to_owned().into(),
-        );
+        map.insert("refreshToken".into(), old.expose_secret().to_owned().into());
     }
     let text =
         SecretString::from(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default());
@@ -298,7 +295,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("auth.json")).expect("mkdir");
         assert!(matches!(
-            read_auth(dir.path()).expect_err("a directory").local_dev_kind(),
+            read_auth(dir.path())
+                .expect_err("a directory")
+                .local_dev_kind(),
             Some(LocalDevErrorKind::AuthFileInvalid { .. })
         ));
     }

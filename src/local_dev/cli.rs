@@ -185,9 +185,98 @@ fn kill_group(pgid: u32) {
         .stderr(Stdio::null())
         .status();
     if !status.is_ok_and(|s| s.success()) {
-        tracing::debug!(pgid, "local-dev refresh: could not kill the CLI's process group");
+        tracing::debug!(
+            pgid,
+            "local-dev refresh: could not kill the CLI's process group"
+        );
     }
 }
 
 #[cfg(not(unix))]
 fn kill_group(_pgid: u32) {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Whether process `pid` runs no more (gone, or a zombie nobody reaped yet).
+    fn gone(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        }
+    }
+
+    /// Polls `done` every 10 ms for at most 10 s (real processes are involved).
+    async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("not within 10 s: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_call_kills_the_cli_and_what_it_started() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = dir.path().join("vercel");
+        let pids = dir.path().join("pids");
+        std::fs::write(
+            &exe,
+            format!(
+                "#!/bin/sh\nsleep 300 &\necho \"$$ $!\" > '{}'\nsleep 301\n",
+                pids.display()
+            ),
+        )
+        .expect("script");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let env = Env::from_pairs([("PATH", "/usr/bin:/bin")]);
+        let ids = ProjectIds {
+            project_id: "prj_1".into(),
+            team_id: None,
+        };
+        let call = project_token(&exe, &env, dir.path(), &ids, Duration::from_secs(600));
+        tokio::select! {
+            result = call => panic!("finished: {result:?}"),
+            () = eventually("the CLI started", || {
+                std::fs::read_to_string(&pids).is_ok_and(|s| s.ends_with('\n'))
+            }) => {}
+        }
+        // The call is dropped: the CLI and its grandchild are killed.
+        let text = std::fs::read_to_string(&pids).expect("pids");
+        let (cli, grandchild) = text.trim().split_once(' ').expect("two pids");
+        eventually("the CLI is killed", || gone(cli)).await;
+        eventually("the grandchild is killed", || gone(grandchild)).await;
+    }
+
+    #[tokio::test]
+    async fn a_finished_cli_is_not_killed_afterwards() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = dir.path().join("vercel");
+        std::fs::write(&exe, "#!/bin/sh\nexit 4\n").expect("script");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let ids = ProjectIds {
+            project_id: "prj_1".into(),
+            team_id: None,
+        };
+        let err = project_token(
+            &exe,
+            &Env::from_pairs::<&str, &str>([]),
+            dir.path(),
+            &ids,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect_err("exit 4");
+        assert_eq!(
+            err.local_dev_kind(),
+            Some(&LocalDevErrorKind::CliFailed { code: Some(4) })
+        );
+    }
+}

@@ -238,6 +238,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn only_a_missing_file_is_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the file should be: an error to report, not "no file" (for
+        // auth.json, "not logged in" would invite a login that replaces it).
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        assert!(matches!(
+            read_json_object(&dir.path().join("sub")),
+            JsonFile::Invalid(Some(_))
+        ));
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, format!("{{\"a\":\"{}\"}}", "x".repeat(1024 * 1024))).expect("write");
+        assert!(matches!(read_json_object(&big), JsonFile::Invalid(Some(_))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_dirs_are_narrowed_to_0700_only_when_asked() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("d");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        std::fs::create_dir(&sub).expect("mkdir");
+        chmod(&sub, 0o755);
+        ensure_private_dir(&sub, false).expect("kept");
+        assert_eq!(mode(&sub), 0o755, "not ours to narrow");
+        for (before, after) in [
+            (0o755, 0o700),
+            (0o750, 0o700),
+            (0o705, 0o700),
+            (0o1777, 0o700),
+            (0o500, 0o500),
+            (0o700, 0o700),
+        ] {
+            chmod(&sub, before);
+            ensure_private_dir(&sub, true).expect("narrowed");
+            assert_eq!(mode(&sub), after, "{before:o}");
+        }
+        // New directories, parents included, are 0700 from the start.
+        let deep = dir.path().join("n/m");
+        ensure_private_dir(&deep, false).expect("created");
+        assert_eq!(mode(&deep), 0o700);
+        // A file in the way is an error naming the path.
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").expect("write");
+        let err = ensure_private_dir(&file, true).expect_err("a file");
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "{err}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn lock_is_exclusive_and_times_out() {
         let dir = tempfile::tempdir().expect("tempdir");

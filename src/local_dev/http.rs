@@ -95,7 +95,10 @@ pub(crate) async fn discover_token_endpoint(
         .ok_or_else(|| http_err(step, HttpFailure::InvalidResponse))?;
     if let Err(reason) = crate::tls::check_base_url(endpoint) {
         // The endpoint is the service's answer, not a secret; it is not echoed all the same.
-        tracing::debug!(reason, "local-dev refresh: refusing the discovered token endpoint");
+        tracing::debug!(
+            reason,
+            "local-dev refresh: refusing the discovered token endpoint"
+        );
         return Err(http_err(step, HttpFailure::InvalidResponse));
     }
     let parsed =

@@ -7,8 +7,11 @@
 //!
 //! 1. finds the project: `.vercel/project.json` in the start directory or the nearest parent
 //!    (`projectId`, `orgId`), with the `project` / `team` options overriding or filling in;
-//! 2. returns the cached token `<data dir>/com.vercel.token/<projectId>.json` while it is not
-//!    expired within the buffer;
+//! 2. returns the cached token `<data dir>/com.vercel.token/<projectId>.json` (the file
+//!    `@vercel/oidc` shares) while it is not expired within the buffer and was minted for the
+//!    same team and API base (recorded in the file as `teamId` and `apiUrl`; a file without them,
+//!    as the npm package writes it, counts only for the default API and, when a team is asked
+//!    for, only if the token's `owner_id` is that team);
 //! 3. otherwise, holding an advisory lock (`com.vercel.token/.refresh.lock`) so that two
 //!    processes never refresh at once, and sharing one refresh among the tasks of this process:
 //!    - keyring / DPoP login (`VERCEL_TOKEN_STORAGE` or `config.json` `credStorage` is
@@ -17,17 +20,29 @@
 //!    - otherwise reads the CLI token from `auth.json`, renews it with the refresh token
 //!      through Vercel's OAuth token endpoint when it is expired, and mints a token with
 //!      `POST {api}/v1/projects/<projectId>/token?source=vercel-oidc-refresh[&teamId=<team>]`;
-//! 4. writes the cache.
+//! 4. writes the cache (a token that is already expired when it arrives is an error, never
+//!    cached).
 //!
 //! # What is safer than the npm package
-//! - `auth.json` is never emptied, truncated or deleted. It is written only after a successful
-//!   OAuth response, by merging into the file as it is then (every field kept; the old
-//!   `refreshToken` kept when the response has none), atomically.
+//! - `auth.json` is never emptied, truncated or deleted. Its write is prepared (the temporary
+//!   file created) before the OAuth grant, so a file that cannot be written costs no refresh
+//!   token; it is written only after a successful OAuth response, by merging into the file as it
+//!   is then, or, when it cannot be re-read, into the object read at the start (every field
+//!   kept; the old `refreshToken` kept when the response has none), atomically.
+//! - Every file read (`.vercel/project.json`, `auth.json`, `config.json`, the cache) must be a
+//!   regular file of at most 1 MiB: a FIFO, a device (`project.json -> /dev/zero`) or a larger
+//!   file is an error (or, for `config.json` and the cache, ignored) at once, never a hang.
+//!   Response bodies are capped at 256 KiB.
+//! - The OAuth `token_endpoint` of the discovery document passes the same URL check as the
+//!   configured bases (https, or http on a loopback host; no user info, query or fragment)
+//!   before the refresh token is sent to it.
 //! - Every file is written atomically (temporary file in the same directory, flushed, renamed)
 //!   with mode `0600`; directories we create are `0700`.
 //! - One refresh at a time: in-process single flight per project, plus the file lock across
-//!   processes, re-checking the cache once the lock is held.
-//! - The CLI call has a timeout and its process is killed when it expires; project and team ids
+//!   processes, re-checking the cache once the lock is held. The refresh runs as a task of its
+//!   own: a caller that gives up (a dropped future) does not leave the lock held.
+//! - The CLI call has a timeout; it runs in a process group of its own, and the whole group is
+//!   killed when the timeout expires or the call is dropped; project and team ids
 //!   are checked against `^[A-Za-z0-9][A-Za-z0-9._-]*$` before they become a file name, a URL
 //!   segment (percent-encoded as well) or a command argument.
 //! - Each failure is its own [`LocalDevErrorKind`], with a `vercel link` / `vercel login` hint
@@ -520,7 +535,11 @@ const CACHE_API: &str = "apiUrl";
 /// Whether a cache object was written for `plan`'s team and API base. A file without our fields
 /// (written by `@vercel/oidc`, which always uses the default API) matches the default API only,
 /// and a team only when the token's `owner_id` is that team.
-fn cache_matches(map: &serde_json::Map<String, serde_json::Value>, token: &OidcToken, plan: &Plan) -> bool {
+fn cache_matches(
+    map: &serde_json::Map<String, serde_json::Value>,
+    token: &OidcToken,
+    plan: &Plan,
+) -> bool {
     use serde_json::Value;
     let team = plan.ids.team_id.as_deref();
     let api_ok = match map.get(CACHE_API) {
@@ -531,9 +550,7 @@ fn cache_matches(map: &serde_json::Map<String, serde_json::Value>, token: &OidcT
     let team_ok = match map.get(CACHE_TEAM) {
         Some(Value::String(cached)) => Some(cached.as_str()) == team,
         Some(Value::Null) => team.is_none(),
-        None => team.is_none_or(|team| {
-            token.unverified_claims().owner_id.as_deref() == Some(team)
-        }),
+        None => team.is_none_or(|team| token.unverified_claims().owner_id.as_deref() == Some(team)),
         Some(_) => false,
     };
     api_ok && team_ok

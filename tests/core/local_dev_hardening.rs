@@ -50,10 +50,7 @@ fn mkfifo(path: &Path) {
 
 /// A JSON object a little over 1 MiB whose other fields are valid.
 fn oversized_json(fields: &str) -> String {
-    format!(
-        r#"{{{fields},"pad":"{}"}}"#,
-        "x".repeat(1024 * 1024 + 16)
-    )
+    format!(r#"{{{fields},"pad":"{}"}}"#, "x".repeat(1024 * 1024 + 16))
 }
 
 /// Polls `done` every 10 ms for at most 10 s (real time: another process or the emulator is
@@ -201,7 +198,8 @@ async fn oversized_response_bodies_are_refused_without_reading_them() {
     expect_refused(&err, RefreshStep::Mint);
 
     // The OAuth discovery document.
-    let stale = format!(r#"{{"token":"vca_stale","expiresAt":1,"refreshToken":"{REFRESH_TOKEN}"}}"#);
+    let stale =
+        format!(r#"{{"token":"vca_stale","expiresAt":1,"refreshToken":"{REFRESH_TOKEN}"}}"#);
     f.write_auth(&stale);
     let err = bounded(&f, f.env_with(&[("VERCEL_OIDC_OAUTH_URL", &huge)]))
         .await
@@ -229,10 +227,20 @@ async fn the_token_cache_is_per_team_and_per_api() {
     let refresher = f.refresher();
     let for_team = |team: &str| RefreshRequest::new(f.env()).team(team);
 
-    let a = refresher.refresh(&for_team("team_a")).await.expect("team A");
+    let a = refresher
+        .refresh(&for_team("team_a"))
+        .await
+        .expect("team A");
     assert_eq!(owner(&a).as_deref(), Some("team_a"));
-    let b = refresher.refresh(&for_team("team_b")).await.expect("team B");
-    assert_eq!(owner(&b).as_deref(), Some("team_b"), "team A's token for team B");
+    let b = refresher
+        .refresh(&for_team("team_b"))
+        .await
+        .expect("team B");
+    assert_eq!(
+        owner(&b).as_deref(),
+        Some("team_b"),
+        "team A's token for team B"
+    );
     assert_eq!(f.api.requests(Endpoint::VercelMint), 2);
     // The cache keeps the file name `@vercel/oidc` shares, and records the team and the API.
     let cache: serde_json::Value =
@@ -242,10 +250,16 @@ async fn the_token_cache_is_per_team_and_per_api() {
     assert_eq!(cache["teamId"], "team_b");
     assert_eq!(cache["apiUrl"], f.api.base_url());
     // Same team again: cached. Back to team A: a miss.
-    let again = refresher.refresh(&for_team("team_b")).await.expect("cached");
+    let again = refresher
+        .refresh(&for_team("team_b"))
+        .await
+        .expect("cached");
     assert_eq!(again, b);
     assert_eq!(f.api.requests(Endpoint::VercelMint), 2);
-    let a2 = refresher.refresh(&for_team("team_a")).await.expect("team A");
+    let a2 = refresher
+        .refresh(&for_team("team_a"))
+        .await
+        .expect("team A");
     assert_eq!(owner(&a2).as_deref(), Some("team_a"));
     assert_eq!(f.api.requests(Endpoint::VercelMint), 3);
 
@@ -291,9 +305,15 @@ async fn a_cache_written_by_the_npm_package_is_used_only_when_it_fits() {
         .refresh(&RefreshRequest::new(default_api).team("team_other"))
         .await
         .expect_err("another team");
-    assert!(matches!(kind(&err), LocalDevErrorKind::NotLoggedIn { .. }), "{err:?}");
+    assert!(
+        matches!(kind(&err), LocalDevErrorKind::NotLoggedIn { .. }),
+        "{err:?}"
+    );
     let err = f.refresh(f.env()).await.expect_err("another API");
-    assert!(matches!(kind(&err), LocalDevErrorKind::NotLoggedIn { .. }), "{err:?}");
+    assert!(
+        matches!(kind(&err), LocalDevErrorKind::NotLoggedIn { .. }),
+        "{err:?}"
+    );
     assert_eq!(f.total_requests(), 0);
 }
 
@@ -301,7 +321,8 @@ async fn a_cache_written_by_the_npm_package_is_used_only_when_it_fits() {
 async fn a_discovered_token_endpoint_must_pass_the_url_policy() {
     let f = Fixture::new().await;
     f.link_default();
-    let stale = format!(r#"{{"token":"vca_stale","expiresAt":1,"refreshToken":"{REFRESH_TOKEN}"}}"#);
+    let stale =
+        format!(r#"{{"token":"vca_stale","expiresAt":1,"refreshToken":"{REFRESH_TOKEN}"}}"#);
     let port = f.api.local_addr().port();
     for endpoint in [
         // Plain http to a host that is not loopback (0.0.0.0 reaches this machine on Linux:
@@ -368,7 +389,13 @@ async fn a_login_file_that_cannot_be_written_costs_no_refresh_token() {
 
     let err = f.refresh(f.env()).await.expect_err("cannot write");
     assert!(
-        matches!(kind(&err), LocalDevErrorKind::Io { action: "update", .. }),
+        matches!(
+            kind(&err),
+            LocalDevErrorKind::Io {
+                action: "update",
+                ..
+            }
+        ),
         "{err:?}"
     );
     // The grant was never made: the (rotating) server did not revoke the refresh token.
