@@ -16,6 +16,7 @@ use futures_util::future::BoxFuture;
 
 use crate::env::Env;
 use crate::error::{Error, TokenOrigin};
+use crate::limits::{FileReadError, TOKEN_MAX, read_regular_file_to_string};
 use crate::token::OidcToken;
 
 /// The future returned by [`TokenSource::token`].
@@ -198,8 +199,11 @@ impl TokenSource for EnvTokenSource {
 
 /// Reads a token from a file at each call (so rotation is picked up), trimming whitespace.
 ///
-/// Missing file → [`Error::TokenFileMissing`]; empty → [`Error::TokenFileEmpty`]; both name the
-/// path. The file is small and local; it is read synchronously.
+/// Missing file → [`Error::TokenFileMissing`]; empty → [`Error::TokenFileEmpty`]; larger than
+/// 16 KiB, or not a regular file (a FIFO, a device such as `/dev/zero`, a directory) →
+/// [`Error::TokenFileUnreadable`], at once, without blocking or reading past the cap. Every
+/// error names the path, never the content. The file is small and local; it is read
+/// synchronously.
 #[derive(Debug, Clone)]
 pub struct FileTokenSource {
     path: PathBuf,
@@ -218,15 +222,17 @@ impl FileTokenSource {
 
     pub(crate) fn read(&self) -> Result<OidcToken, Error> {
         let path = &self.path;
-        let text = match std::fs::read_to_string(path) {
+        // At most 16 KiB, and only a regular file: a FIFO or a device is refused without
+        // blocking on it or reading it.
+        let text = match read_regular_file_to_string(path, TOKEN_MAX) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(FileReadError::NotFound) => {
                 return Err(Error::TokenFileMissing { path: path.clone() });
             }
             Err(e) => {
                 return Err(Error::TokenFileUnreadable {
                     path: path.clone(),
-                    source: Arc::new(e),
+                    source: Arc::new(e.into_io()),
                 });
             }
         };
@@ -372,6 +378,67 @@ mod tests {
             s.read().expect("ok").expose_secret(),
             second,
             "re-read on every call"
+        );
+    }
+
+    /// Runs `f` on its own thread and fails if it does not return within 10 s (a blocking read
+    /// of a FIFO would otherwise hang the test forever).
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the read blocked")
+    }
+
+    #[test]
+    fn file_source_caps_the_size_and_never_echoes_the_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        // 17 KiB of one repeated marker: more than any token, read no further than the cap.
+        std::fs::write(&path, "SECRETMARK".repeat(1700)).expect("write");
+        let err = FileTokenSource::new(&path).read().expect_err("too large");
+        assert!(
+            matches!(&err, Error::TokenFileUnreadable { path: p, .. } if *p == path),
+            "{err:?}"
+        );
+        let chain = format!("{err} {:?}", std::error::Error::source(&err));
+        assert!(chain.contains(&path.display().to_string()), "{chain}");
+        assert!(chain.contains("16384"), "{chain}");
+        assert!(!chain.contains("SECRETMARK"), "{chain}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_source_refuses_devices_without_reading_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("token");
+        std::os::unix::fs::symlink("/dev/zero", &link).expect("symlink");
+        let source = FileTokenSource::new(&link);
+        let err = within_10s(move || source.read()).expect_err("a device");
+        assert!(
+            matches!(&err, Error::TokenFileUnreadable { path: p, .. } if *p == link),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&link.display().to_string()));
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn file_source_refuses_a_fifo_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("token");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let source = FileTokenSource::new(&fifo);
+        let err = within_10s(move || source.read()).expect_err("a FIFO");
+        assert!(
+            matches!(&err, Error::TokenFileUnreadable { path: p, .. } if *p == fifo),
+            "{err:?}"
         );
     }
 

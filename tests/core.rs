@@ -8,6 +8,8 @@ mod exchange;
 mod layer;
 #[path = "core/local_dev.rs"]
 mod local_dev;
+#[path = "core/local_dev_hardening.rs"]
+mod local_dev_hardening;
 #[path = "core/own_api.rs"]
 mod own_api;
 #[path = "core/verify.rs"]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use super::files::{JsonFile, read_json_object, write_atomic};
+use super::files::{JsonFile, PreparedWrite, read_json_object};
 use super::http::OAuthTokens;
 use crate::env::Env;
 use crate::error::{Error, LocalDevErrorKind};
@@ -22,6 +22,8 @@ pub(crate) struct CliAuth {
     pub(crate) refresh_token: Option<SecretString>,
     /// Unix seconds.
     pub(crate) expires_at: Option<f64>,
+    /// Every other field of the object as it was read (the fallback of the merge).
+    pub(crate) fields: Map<String, Value>,
 }
 
 impl std::fmt::Debug for CliAuth {
@@ -34,7 +36,7 @@ impl std::fmt::Debug for CliAuth {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("expires_at", &self.expires_at)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,6 +82,7 @@ pub(crate) fn auth_from_object(
         token,
         refresh_token,
         expires_at,
+        fields: map.clone(),
     })
 }
 
@@ -100,23 +103,51 @@ impl CliAuth {
     }
 }
 
-/// Merges a successful refresh into `auth.json`, atomically: every field the file has now
-/// stays; `token` and `expiresAt` are replaced; `refreshToken` only when the response has one.
-/// This is the only way this crate ever writes `auth.json`.
-pub(crate) fn merge_write(path: &Path, tokens: &OAuthTokens, now: SystemTime) -> Result<(), Error> {
-    // Re-read: the CLI may have changed the file since it was read. A file that is gone or no
-    // longer an object is replaced by the new login rather than losing a rotated refresh token.
-    let map = match read_json_object(path) {
+/// The write of `auth.json` after a refresh, prepared before the OAuth grant: if the file
+/// cannot be written, nothing is spent (a rotating server revokes the old refresh token as soon
+/// as it answers, so a grant whose answer cannot be stored loses the login).
+#[derive(Debug)]
+pub(crate) struct AuthWrite(PreparedWrite);
+
+/// Prepares the merge-write of `auth`'s file. A symlinked `auth.json` (dotfile managers) stays a
+/// symlink: the rename targets the real file, in the real file's directory.
+pub(crate) fn prepare_merge(auth: &CliAuth) -> Result<AuthWrite, Error> {
+    let target = std::fs::canonicalize(&auth.path).unwrap_or_else(|_| auth.path.clone());
+    PreparedWrite::new(&target, "update").map(AuthWrite)
+}
+
+/// Merges a successful refresh into `auth.json`, atomically, through `write` (prepared before
+/// the grant): every field the file has now stays; `token` and `expiresAt` are replaced;
+/// `refreshToken` only when the response has one. When the file cannot be re-read as an object
+/// (gone, unreadable, half-written by another program), the merge starts from the object read
+/// at the start of the refresh instead, so the file never ends up with fewer fields than it had,
+/// and never without the refresh token. This is the only way this crate ever writes
+/// `auth.json`.
+pub(crate) fn merge_write(
+    auth: &CliAuth,
+    write: AuthWrite,
+    tokens: &OAuthTokens,
+    now: SystemTime,
+) -> Result<(), Error> {
+    // Re-read: the CLI may have changed the file since it was read.
+    let map = match read_json_object(&auth.path) {
         JsonFile::Object(map) => map,
-        _ => Map::new(),
+        JsonFile::Missing | JsonFile::Invalid(_) => {
+            tracing::debug!(
+                path = %auth.path.display(),
+                "local-dev refresh: auth.json cannot be re-read; merging into the object read before"
+            );
+            auth.fields.clone()
+        }
     };
-    let map = merged(map, tokens, now);
+    let mut map = merged(map, tokens, now);
+    let has_refresh = matches!(map.get("refreshToken"), Some(Value::String(s)) if !s.is_empty());
+    if !has_refresh && let Some(old) = &auth.refresh_token {
+        map.insert("refreshToken".into(), old.expose_secret().to_owned().into());
+    }
     let text =
         SecretString::from(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default());
-    // A symlinked auth.json (dotfile managers) stays a symlink: the rename targets the real
-    // file, in the real file's directory.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    write_atomic(&target, text.expose_secret().as_bytes(), "update")
+    write.0.commit(text.expose_secret().as_bytes())
 }
 
 /// `auth.json`'s object after a successful refresh: every field stays; `token` and `expiresAt`
@@ -188,6 +219,89 @@ mod tests {
         }
     }
 
+    /// Reads `auth.json` in `path`'s directory (through `path`), prepares and merges.
+    fn merge_at(path: &Path, tokens: &OAuthTokens, now: SystemTime) -> Result<(), Error> {
+        let mut auth = read_auth(path.parent().expect("dir"))?;
+        auth.path = path.to_path_buf();
+        let write = prepare_merge(&auth)?;
+        merge_write(&auth, write, tokens, now)
+    }
+
+    fn object(path: &Path) -> Map<String, Value> {
+        match read_json_object(path) {
+            JsonFile::Object(map) => map,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn merge_falls_back_to_the_first_read_when_the_reread_fails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("auth.json");
+        let original =
+            r#"{"// Note":"keep","token":"old","refreshToken":"rt","expiresAt":1,"userId":"u1"}"#;
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        // Half-written by another program between our read and the merge; then gone entirely.
+        for spoil in [Some("{\"tok"), None] {
+            std::fs::write(&path, original).expect("write");
+            let auth = read_auth(dir.path()).expect("read");
+            let write = prepare_merge(&auth).expect("prepare");
+            match spoil {
+                Some(garbage) => std::fs::write(&path, garbage).expect("spoil"),
+                None => std::fs::remove_file(&path).expect("rm"),
+            }
+            merge_write(&auth, write, &tokens(None), now).expect("merge");
+            let map = object(&path);
+            assert_eq!(map["// Note"], "keep", "{spoil:?}");
+            assert_eq!(map["userId"], "u1", "{spoil:?}");
+            assert_eq!(map["refreshToken"], "rt", "{spoil:?}");
+            assert_eq!(map["token"], "new-access", "{spoil:?}");
+            assert_eq!(map["expiresAt"], 1_100, "{spoil:?}");
+        }
+        // A re-read object that lost the refresh token gets the old one back when the response
+        // has none, and the response's when it has one.
+        std::fs::write(&path, original).expect("write");
+        let auth = read_auth(dir.path()).expect("read");
+        let write = prepare_merge(&auth).expect("prepare");
+        std::fs::write(&path, r#"{"token":"x","other":1}"#).expect("rewrite");
+        merge_write(&auth, write, &tokens(None), now).expect("merge");
+        let map = object(&path);
+        assert_eq!(map["refreshToken"], "rt");
+        assert_eq!(map["other"], 1);
+        let auth = read_auth(dir.path()).expect("read");
+        let write = prepare_merge(&auth).expect("prepare");
+        merge_write(&auth, write, &tokens(Some("rt2")), now).expect("merge");
+        assert_eq!(object(&path)["refreshToken"], "rt2");
+        // The prepared write leaves no temporary file behind.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn a_dropped_prepared_write_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("auth.json");
+        std::fs::write(&path, r#"{"token":"t"}"#).expect("write");
+        let auth = read_auth(dir.path()).expect("read");
+        drop(prepare_merge(&auth).expect("prepare"));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            r#"{"token":"t"}"#
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_auth_json_is_invalid_not_logged_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("auth.json")).expect("mkdir");
+        assert!(matches!(
+            read_auth(dir.path())
+                .expect_err("a directory")
+                .local_dev_kind(),
+            Some(LocalDevErrorKind::AuthFileInvalid { .. })
+        ));
+    }
+
     #[test]
     fn merge_keeps_unknown_fields_and_old_refresh_token() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -198,7 +312,7 @@ mod tests {
         )
         .expect("write");
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        merge_write(&path, &tokens(None), now).expect("merge");
+        merge_at(&path, &tokens(None), now).expect("merge");
         let JsonFile::Object(map) = read_json_object(&path) else {
             panic!("not an object");
         };
@@ -207,7 +321,7 @@ mod tests {
         assert_eq!(map["token"], "new-access");
         assert_eq!(map["refreshToken"], "rt");
         assert_eq!(map["expiresAt"], 1_100);
-        merge_write(&path, &tokens(Some("rt2")), now).expect("merge");
+        merge_at(&path, &tokens(Some("rt2")), now).expect("merge");
         let auth = read_auth(dir.path()).expect("read");
         assert_eq!(
             auth.refresh_token.as_ref().map(|s| s.expose_secret()),
@@ -219,7 +333,7 @@ mod tests {
         {
             let link = dir.path().join("link.json");
             std::os::unix::fs::symlink(&path, &link).expect("symlink");
-            merge_write(&link, &tokens(None), now).expect("merge via link");
+            merge_at(&link, &tokens(None), now).expect("merge via link");
             assert!(
                 std::fs::symlink_metadata(&link)
                     .expect("meta")
@@ -237,6 +351,7 @@ mod tests {
             token: Some(SecretString::from("t")),
             refresh_token: None,
             expires_at: exp,
+            fields: Map::new(),
         };
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
         assert!(auth(None).valid_token(now, Duration::ZERO).is_some());

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, LocalDevErrorKind};
+use crate::limits::{FileReadError, JSON_FILE_MAX, read_regular_file};
 
 /// How a JSON object file read went.
 #[derive(Debug)]
@@ -20,11 +21,15 @@ pub(crate) enum JsonFile {
 }
 
 /// Reads `path` as a JSON object. A leading UTF-8 BOM (as Windows editors write) is skipped.
+///
+/// Only a regular file of at most 1 MiB is read: a FIFO, a device (`project.json -> /dev/zero`,
+/// which a repository can commit), a directory or a larger file is [`JsonFile::Invalid`] at
+/// once, without blocking or reading it.
 pub(crate) fn read_json_object(path: &Path) -> JsonFile {
-    match std::fs::read(path) {
+    match read_regular_file(path, JSON_FILE_MAX) {
         Ok(bytes) => parse_json_object(&bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => JsonFile::Missing,
-        Err(e) => JsonFile::Invalid(Some(e)),
+        Err(FileReadError::NotFound) => JsonFile::Missing,
+        Err(e) => JsonFile::Invalid(Some(e.into_io())),
     }
 }
 
@@ -77,34 +82,71 @@ pub(crate) fn ensure_private_dir(dir: &Path, narrow_existing: bool) -> Result<()
 /// never a mix, and a crash at any point leaves `path` as it was (at worst a stray temporary
 /// file `.{name}.XXXXXX` remains).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], action: &'static str) -> Result<(), Error> {
-    let io_err = |e: io::Error| {
-        Error::local_dev_with(
-            LocalDevErrorKind::Io {
-                action,
-                path: path.to_path_buf(),
-            },
-            e,
-        )
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // tempfile creates the file with mode 0600 on unix.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dir)
-        .map_err(io_err)?;
-    tmp.write_all(bytes).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
-    #[cfg(unix)]
-    if let Ok(dir) = File::open(dir) {
-        // Makes the rename durable; failure only weakens durability, not atomicity.
-        let _ = dir.sync_all();
+    PreparedWrite::new(path, action)?.commit(bytes)
+}
+
+/// An atomic write whose temporary file already exists: the failures that can be foreseen
+/// (directory not writable, name too long, no space for an inode) happen in
+/// [`PreparedWrite::new`], before anything irreversible (an OAuth grant that rotates the refresh
+/// token) is done. Dropping it removes the temporary file.
+pub(crate) struct PreparedWrite {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    action: &'static str,
+}
+
+impl std::fmt::Debug for PreparedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedWrite")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
-    Ok(())
+}
+
+impl PreparedWrite {
+    /// Creates the temporary file `.{name}.XXXXXX` (mode `0600`) next to `path`.
+    pub(crate) fn new(path: &Path, action: &'static str) -> Result<Self, Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // tempfile creates the file with mode 0600 on unix.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(dir)
+            .map_err(|e| io_error(action, path, e))?;
+        Ok(Self {
+            tmp,
+            path: path.to_path_buf(),
+            action,
+        })
+    }
+
+    /// Writes `bytes`, flushes them to disk and renames the file over the target.
+    pub(crate) fn commit(mut self, bytes: &[u8]) -> Result<(), Error> {
+        let (path, action) = (self.path, self.action);
+        let io_err = |e: io::Error| io_error(action, &path, e);
+        self.tmp.write_all(bytes).map_err(io_err)?;
+        self.tmp.as_file().sync_all().map_err(io_err)?;
+        self.tmp.persist(&path).map_err(|e| io_err(e.error))?;
+        #[cfg(unix)]
+        if let Ok(dir) = File::open(path.parent().unwrap_or(Path::new("."))) {
+            // Makes the rename durable; failure only weakens durability, not atomicity.
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, e: io::Error) -> Error {
+    Error::local_dev_with(
+        LocalDevErrorKind::Io {
+            action,
+            path: path.to_path_buf(),
+        },
+        e,
+    )
 }
 
 /// An exclusive advisory lock on a file, released on drop (closing the file releases it, also
@@ -193,6 +235,61 @@ mod tests {
             std::fs::read_dir(&sub).expect("ls").count(),
             1,
             "no temp left"
+        );
+    }
+
+    #[test]
+    fn only_a_missing_file_is_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the file should be: an error to report, not "no file" (for
+        // auth.json, "not logged in" would invite a login that replaces it).
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        assert!(matches!(
+            read_json_object(&dir.path().join("sub")),
+            JsonFile::Invalid(Some(_))
+        ));
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, format!("{{\"a\":\"{}\"}}", "x".repeat(1024 * 1024))).expect("write");
+        assert!(matches!(read_json_object(&big), JsonFile::Invalid(Some(_))));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_dirs_are_narrowed_to_0700_only_when_asked() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("d");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        std::fs::create_dir(&sub).expect("mkdir");
+        chmod(&sub, 0o755);
+        ensure_private_dir(&sub, false).expect("kept");
+        assert_eq!(mode(&sub), 0o755, "not ours to narrow");
+        for (before, after) in [
+            (0o755, 0o700),
+            (0o750, 0o700),
+            (0o705, 0o700),
+            (0o1777, 0o700),
+            (0o500, 0o500),
+            (0o700, 0o700),
+        ] {
+            chmod(&sub, before);
+            ensure_private_dir(&sub, true).expect("narrowed");
+            assert_eq!(mode(&sub), after, "{before:o}");
+        }
+        // New directories, parents included, are 0700 from the start.
+        let deep = dir.path().join("n/m");
+        ensure_private_dir(&deep, false).expect("created");
+        assert_eq!(mode(&deep), 0o700);
+        // A file in the way is an error naming the path.
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").expect("write");
+        let err = ensure_private_dir(&file, true).expect_err("a file");
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "{err}"
         );
     }
 

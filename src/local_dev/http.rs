@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::error::{Error, HttpFailure, LocalDevErrorKind, RefreshStep};
+use crate::limits::{BodyReadError, SMALL_BODY_MAX, read_body};
 use crate::token::OidcToken;
 
 /// The Vercel CLI's OAuth client id.
@@ -20,9 +21,6 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// Largest response body read (discovery documents and token responses are small).
-const MAX_BODY: usize = 64 * 1024;
 
 fn http_err(step: RefreshStep, failure: HttpFailure) -> Error {
     Error::local_dev(LocalDevErrorKind::Http { step, failure })
@@ -47,7 +45,14 @@ async fn send_json(
 ) -> Result<serde_json::Map<String, Value>, Error> {
     let response = request.send().await.map_err(|e| transport(step, e))?;
     let status = response.status();
-    let body = read_limited(step, response).await?;
+    // Discovery documents, token responses and the mint answer are small: a larger body (or a
+    // larger announced `Content-Length`) is refused without reading it.
+    let body = read_body(response, SMALL_BODY_MAX)
+        .await
+        .map_err(|e| match e {
+            BodyReadError::TooLarge(_) => http_err(step, HttpFailure::InvalidResponse),
+            BodyReadError::Transport(e) => transport(step, e),
+        })?;
     let json = serde_json::from_slice::<Value>(&body).ok();
     if !status.is_success() {
         let error = json
@@ -74,22 +79,9 @@ async fn send_json(
     }
 }
 
-async fn read_limited(
-    step: RefreshStep,
-    mut response: reqwest::Response,
-) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(step, e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(http_err(step, HttpFailure::InvalidResponse));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// `GET {oauth}/.well-known/openid-configuration` → `token_endpoint`, which must be http(s) and
-/// https whenever the base is.
+/// `GET {oauth}/.well-known/openid-configuration` → `token_endpoint`, which must pass the same
+/// URL check as every configured base (https, or http on a loopback host only; no user info,
+/// query or fragment), and be https whenever the base is: the refresh token is sent to it.
 pub(crate) async fn discover_token_endpoint(
     client: &reqwest::Client,
     oauth_base: &str,
@@ -101,15 +93,18 @@ pub(crate) async fn discover_token_endpoint(
         .get("token_endpoint")
         .and_then(Value::as_str)
         .ok_or_else(|| http_err(step, HttpFailure::InvalidResponse))?;
+    if let Err(reason) = crate::tls::check_base_url(endpoint) {
+        // The endpoint is the service's answer, not a secret; it is not echoed all the same.
+        tracing::debug!(
+            reason,
+            "local-dev refresh: refusing the discovered token endpoint"
+        );
+        return Err(http_err(step, HttpFailure::InvalidResponse));
+    }
     let parsed =
         reqwest::Url::parse(endpoint).map_err(|_| http_err(step, HttpFailure::InvalidResponse))?;
-    let https_base = oauth_base.starts_with("https:");
-    let ok = match parsed.scheme() {
-        "https" => true,
-        "http" => !https_base,
-        _ => false,
-    };
-    if !ok {
+    if oauth_base.starts_with("https:") && parsed.scheme() != "https" {
+        tracing::debug!("local-dev refresh: an https OAuth base named an http token endpoint");
         return Err(http_err(step, HttpFailure::InvalidResponse));
     }
     Ok(endpoint.to_owned())

@@ -7,8 +7,11 @@
 //!
 //! 1. finds the project: `.vercel/project.json` in the start directory or the nearest parent
 //!    (`projectId`, `orgId`), with the `project` / `team` options overriding or filling in;
-//! 2. returns the cached token `<data dir>/com.vercel.token/<projectId>.json` while it is not
-//!    expired within the buffer;
+//! 2. returns the cached token `<data dir>/com.vercel.token/<projectId>.json` (the file
+//!    `@vercel/oidc` shares) while it is not expired within the buffer and was minted for the
+//!    same team and API base (recorded in the file as `teamId` and `apiUrl`; a file without them,
+//!    as the npm package writes it, counts only for the default API and, when a team is asked
+//!    for, only if the token's `owner_id` is that team);
 //! 3. otherwise, holding an advisory lock (`com.vercel.token/.refresh.lock`) so that two
 //!    processes never refresh at once, and sharing one refresh among the tasks of this process:
 //!    - keyring / DPoP login (`VERCEL_TOKEN_STORAGE` or `config.json` `credStorage` is
@@ -17,17 +20,29 @@
 //!    - otherwise reads the CLI token from `auth.json`, renews it with the refresh token
 //!      through Vercel's OAuth token endpoint when it is expired, and mints a token with
 //!      `POST {api}/v1/projects/<projectId>/token?source=vercel-oidc-refresh[&teamId=<team>]`;
-//! 4. writes the cache.
+//! 4. writes the cache (a token that is already expired when it arrives is an error, never
+//!    cached).
 //!
 //! # What is safer than the npm package
-//! - `auth.json` is never emptied, truncated or deleted. It is written only after a successful
-//!   OAuth response, by merging into the file as it is then (every field kept; the old
-//!   `refreshToken` kept when the response has none), atomically.
+//! - `auth.json` is never emptied, truncated or deleted. Its write is prepared (the temporary
+//!   file created) before the OAuth grant, so a file that cannot be written costs no refresh
+//!   token; it is written only after a successful OAuth response, by merging into the file as it
+//!   is then, or, when it cannot be re-read, into the object read at the start (every field
+//!   kept; the old `refreshToken` kept when the response has none), atomically.
+//! - Every file read (`.vercel/project.json`, `auth.json`, `config.json`, the cache) must be a
+//!   regular file of at most 1 MiB: a FIFO, a device (`project.json -> /dev/zero`) or a larger
+//!   file is an error (or, for `config.json` and the cache, ignored) at once, never a hang.
+//!   Response bodies are capped at 256 KiB.
+//! - The OAuth `token_endpoint` of the discovery document passes the same URL check as the
+//!   configured bases (https, or http on a loopback host; no user info, query or fragment)
+//!   before the refresh token is sent to it.
 //! - Every file is written atomically (temporary file in the same directory, flushed, renamed)
 //!   with mode `0600`; directories we create are `0700`.
 //! - One refresh at a time: in-process single flight per project, plus the file lock across
-//!   processes, re-checking the cache once the lock is held.
-//! - The CLI call has a timeout and its process is killed when it expires; project and team ids
+//!   processes, re-checking the cache once the lock is held. The refresh runs as a task of its
+//!   own: a caller that gives up (a dropped future) does not leave the lock held.
+//! - The CLI call has a timeout; it runs in a process group of its own, and the whole group is
+//!   killed when the timeout expires or the call is dropped; project and team ids
 //!   are checked against `^[A-Za-z0-9][A-Za-z0-9._-]*$` before they become a file name, a URL
 //!   segment (percent-encoded as well) or a command argument.
 //! - Each failure is its own [`LocalDevErrorKind`], with a `vercel link` / `vercel login` hint
@@ -291,6 +306,8 @@ struct Plan {
     home: PathBuf,
     token_dir: PathBuf,
     cache_path: PathBuf,
+    /// The API base the token is minted at (also recorded in the cache).
+    api_base: String,
     buffer: Duration,
 }
 
@@ -309,7 +326,7 @@ impl LocalDevRefresher {
     pub async fn refresh(&self, request: &RefreshRequest) -> Result<OidcToken, Error> {
         let plan = self.inner.plan(request)?;
         let now = self.inner.clock.now();
-        if let Some(token) = read_cache(&plan.cache_path, now, plan.buffer) {
+        if let Some(token) = read_cache(&plan, now) {
             tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: cached token");
             return Ok(token);
         }
@@ -317,7 +334,7 @@ impl LocalDevRefresher {
             "{}\0{}\0{}",
             plan.cache_path.display(),
             plan.ids.team_id.as_deref().unwrap_or_default(),
-            self.inner.api_base(&plan.env)?
+            plan.api_base
         );
         let inner = Arc::clone(&self.inner);
         single_flight(key, move || inner.refresh_locked(plan).boxed()).await
@@ -351,6 +368,7 @@ impl Inner {
         let home = paths::home_dir(&env, self.home_dir.as_deref())?;
         let token_dir = paths::data_dir(&env, &home).join("com.vercel.token");
         let cache_path = token_dir.join(format!("{}.json", ids.project_id));
+        let api_base = self.api_base(&env)?;
         Ok(Plan {
             env,
             start,
@@ -358,6 +376,7 @@ impl Inner {
             home,
             token_dir,
             cache_path,
+            api_base,
             buffer: request.expiration_buffer,
         })
     }
@@ -394,12 +413,13 @@ impl Inner {
         files::ensure_private_dir(&plan.token_dir, true)?;
         let _lock =
             FileLock::acquire(plan.token_dir.join(".refresh.lock"), self.lock_timeout).await?;
-        if let Some(token) = read_cache(&plan.cache_path, self.clock.now(), plan.buffer) {
+        if let Some(token) = read_cache(&plan, self.clock.now()) {
             tracing::debug!("local-dev refresh: another process refreshed the token");
             return Ok(token);
         }
         let cli_dir = paths::cli_dir(&plan.env, &plan.home);
-        let token = if auth::uses_cli_command(&plan.env, &cli_dir)? {
+        let cli_mode = auth::uses_cli_command(&plan.env, &cli_dir)?;
+        let token = if cli_mode {
             let exe = cli::find_vercel(&plan.env, self.vercel.as_deref())?;
             cli::project_token(&exe, &plan.env, &plan.start, &plan.ids, self.cli_timeout).await?
         } else {
@@ -408,14 +428,27 @@ impl Inner {
             tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: minting a token");
             http::mint(
                 &client,
-                &self.api_base(&plan.env)?,
+                &plan.api_base,
                 &cli_token,
                 &plan.ids.project_id,
                 plan.ids.team_id.as_deref(),
             )
             .await?
         };
-        write_cache(&plan.cache_path, &token)?;
+        // A token that is expired on arrival is not a refresh: caching it would only make every
+        // later call mint again, and returning it would hand the caller a dead token.
+        if token.is_expired_within_at(Duration::ZERO, self.clock.now()) {
+            tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: the new token is already expired");
+            return Err(Error::local_dev(if cli_mode {
+                LocalDevErrorKind::CliInvalidOutput
+            } else {
+                LocalDevErrorKind::Http {
+                    step: RefreshStep::Mint,
+                    failure: HttpFailure::InvalidResponse,
+                }
+            }));
+        }
+        write_cache(&plan, &token)?;
         tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: token cached");
         Ok(token)
     }
@@ -441,8 +474,11 @@ impl Inner {
         let endpoint = self
             .token_endpoint(client, &self.oauth_base(&plan.env)?)
             .await?;
+        // Prepared before the grant: a file that cannot be written must not cost the refresh
+        // token (a rotating server revokes it as soon as it answers).
+        let write = auth::prepare_merge(&auth)?;
         let tokens = http::refresh_grant(client, &endpoint, refresh_token).await?;
-        auth::merge_write(&auth.path, &tokens, self.clock.now())?;
+        auth::merge_write(&auth, write, &tokens, self.clock.now())?;
         Ok(tokens.access_token)
     }
 
@@ -468,9 +504,11 @@ impl Inner {
     }
 }
 
-/// The cached token, if the file holds one that is not expired within `buffer`. A missing,
-/// unreadable or malformed cache is simply no cache.
-fn read_cache(path: &Path, now: SystemTime, buffer: Duration) -> Option<OidcToken> {
+/// The cached token, if the file holds one that is not expired within the buffer and was
+/// minted for the plan's team at the plan's API base. A missing, unreadable or malformed cache,
+/// or one for another team or API, is simply no cache.
+fn read_cache(plan: &Plan, now: SystemTime) -> Option<OidcToken> {
+    let path = &plan.cache_path;
     let map = match files::read_json_object(path) {
         JsonFile::Object(map) => map,
         JsonFile::Missing => return None,
@@ -479,20 +517,83 @@ fn read_cache(path: &Path, now: SystemTime, buffer: Duration) -> Option<OidcToke
             return None;
         }
     };
-    http::parse_token_field(map.get("token")).filter(|t| !t.is_expired_within_at(buffer, now))
+    let token = http::parse_token_field(map.get(CACHE_TOKEN))
+        .filter(|t| !t.is_expired_within_at(plan.buffer, now))?;
+    if !cache_matches(&map, &token, plan) {
+        tracing::debug!(path = %path.display(), "local-dev refresh: the cache is for another team or API");
+        return None;
+    }
+    Some(token)
 }
 
-fn write_cache(path: &Path, token: &OidcToken) -> Result<(), Error> {
-    let text =
-        SecretString::from(serde_json::json!({ "token": token.expose_secret() }).to_string());
+/// The cache file's fields: `token` is the one `@vercel/oidc` reads and writes; `teamId` (a
+/// string, or `null` for none) and `apiUrl` are ours.
+const CACHE_TOKEN: &str = "token";
+const CACHE_TEAM: &str = "teamId";
+const CACHE_API: &str = "apiUrl";
+
+/// Whether a cache object was written for `plan`'s team and API base. A file without our fields
+/// (written by `@vercel/oidc`, which always uses the default API) matches the default API only,
+/// and a team only when the token's `owner_id` is that team.
+fn cache_matches(
+    map: &serde_json::Map<String, serde_json::Value>,
+    token: &OidcToken,
+    plan: &Plan,
+) -> bool {
+    use serde_json::Value;
+    let team = plan.ids.team_id.as_deref();
+    let api_ok = match map.get(CACHE_API) {
+        Some(Value::String(api)) => *api == plan.api_base,
+        None => plan.api_base == DEFAULT_API_URL,
+        Some(_) => false,
+    };
+    let team_ok = match map.get(CACHE_TEAM) {
+        Some(Value::String(cached)) => Some(cached.as_str()) == team,
+        Some(Value::Null) => team.is_none(),
+        None => team.is_none_or(|team| token.unverified_claims().owner_id.as_deref() == Some(team)),
+        Some(_) => false,
+    };
+    api_ok && team_ok
+}
+
+fn write_cache(plan: &Plan, token: &OidcToken) -> Result<(), Error> {
+    let text = SecretString::from(
+        serde_json::json!({
+            CACHE_TOKEN: token.expose_secret(),
+            CACHE_TEAM: plan.ids.team_id,
+            CACHE_API: plan.api_base,
+        })
+        .to_string(),
+    );
     files::write_atomic(
-        path,
+        &plan.cache_path,
         text.expose_secret().as_bytes(),
         "write the token cache",
     )
 }
 
 type Flight = Shared<BoxFuture<'static, Result<OidcToken, Error>>>;
+
+/// Runs `flight` as its own task when there is a tokio runtime, so that it finishes (or times
+/// out) and releases the cross-process lock even when every caller waiting for it is dropped.
+/// Without a runtime it runs in the caller, as before.
+fn spawned(
+    flight: BoxFuture<'static, Result<OidcToken, Error>>,
+) -> BoxFuture<'static, Result<OidcToken, Error>> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return flight;
+    };
+    let task = runtime.spawn(flight);
+    async move {
+        task.await.unwrap_or_else(|e| {
+            Err(Error::other(
+                "the local-dev refresh task panicked or was cancelled",
+                Some(Box::new(e)),
+            ))
+        })
+    }
+    .boxed()
+}
 
 /// Runs `start()`'s future once per `key` at a time: callers that arrive while it runs await
 /// the same result. The entry is removed when the future completes.
@@ -520,8 +621,10 @@ async fn single_flight(
                     }
                     result
                 }
-                .boxed()
-                .shared();
+                .boxed();
+                // The whole flight, removal included, runs on its own: a flight whose waiters
+                // are all gone must not keep the lock nor leave a stale entry behind.
+                let flight = spawned(flight).shared();
                 map.insert(key, (id, flight.clone()));
                 flight
             }

@@ -160,6 +160,7 @@ impl VercelApiBuilder {
                 mints: Vec::new(),
                 latest_access_token: None,
                 latest_refresh_token: None,
+                token_endpoint: None,
             }),
             faults: Faults::new(),
             counters: Counters::default(),
@@ -219,6 +220,13 @@ impl VercelApi {
         self.shared.state().token_lifetime = lifetime;
     }
 
+    /// Makes the discovery document name `url` as its `token_endpoint` (any string, e.g. a URL
+    /// on another host or over plain http), instead of this emulator's own
+    /// `{base}/login/oauth/token`. `None` restores the default.
+    pub fn set_discovered_token_endpoint(&self, url: Option<String>) {
+        self.shared.state().token_endpoint = url;
+    }
+
     /// Accepts one more access token at the mint endpoint.
     pub fn add_access_token(&self, token: impl Into<String>) {
         self.shared.state().access_tokens.insert(token.into());
@@ -262,6 +270,7 @@ struct State_ {
     mints: Vec<MintRequest>,
     latest_access_token: Option<String>,
     latest_refresh_token: Option<String>,
+    token_endpoint: Option<String>,
 }
 
 struct Shared {
@@ -286,10 +295,15 @@ impl Shared {
     }
 
     fn discovery(&self) -> Response {
+        let token_endpoint = self
+            .state()
+            .token_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{}{OAUTH_TOKEN_PATH}", self.base_url));
         Json(json!({
             "issuer": self.base_url,
             "authorization_endpoint": format!("{}/oauth/authorize", self.base_url),
-            "token_endpoint": format!("{}{OAUTH_TOKEN_PATH}", self.base_url),
+            "token_endpoint": token_endpoint,
             "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
             "token_endpoint_auth_methods_supported": ["none"],
         }))

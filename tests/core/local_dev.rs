@@ -11,17 +11,17 @@ use vercel_oidc::{
 };
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, VercelApi};
 
-const CLI_TOKEN: &str = "vca_initial_cli_token";
-const REFRESH_TOKEN: &str = "vcr_initial_refresh_token";
-const PROJECT: &str = "prj_local123";
-const TEAM: &str = "team_local456";
+pub(crate) const CLI_TOKEN: &str = "vca_initial_cli_token";
+pub(crate) const REFRESH_TOKEN: &str = "vcr_initial_refresh_token";
+pub(crate) const PROJECT: &str = "prj_local123";
+pub(crate) const TEAM: &str = "team_local456";
 
-struct Fixture {
-    tmp: tempfile::TempDir,
-    api: VercelApi,
+pub(crate) struct Fixture {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) api: VercelApi,
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
@@ -29,11 +29,11 @@ fn now_secs() -> u64 {
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::with_api(|b| b).await
     }
 
-    async fn with_api(
+    pub(crate) async fn with_api(
         configure: impl FnOnce(
             vercel_oidc_testkit::VercelApiBuilder,
         ) -> vercel_oidc_testkit::VercelApiBuilder,
@@ -54,41 +54,53 @@ impl Fixture {
         Self { tmp, api }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn link(&self, project_json: &str) {
+    pub(crate) fn link(&self, project_json: &str) {
         std::fs::create_dir_all(self.path("project/.vercel")).expect("mkdir");
         std::fs::write(self.path("project/.vercel/project.json"), project_json).expect("write");
     }
 
-    fn link_default(&self) {
+    pub(crate) fn link_default(&self) {
         self.link(&format!(
             r#"{{"projectId":"{PROJECT}","orgId":"{TEAM}","settings":{{}}}}"#
         ));
     }
 
-    fn auth_path(&self) -> PathBuf {
+    pub(crate) fn auth_path(&self) -> PathBuf {
         self.path("data/com.vercel.cli/auth.json")
     }
 
-    fn write_auth(&self, json: &str) {
+    pub(crate) fn write_auth(&self, json: &str) {
         std::fs::write(self.auth_path(), json).expect("write auth.json");
     }
 
-    fn valid_auth(&self) {
+    pub(crate) fn valid_auth(&self) {
         self.write_auth(&format!(
             r#"{{"token":"{CLI_TOKEN}","expiresAt":{}}}"#,
             now_secs() + 3600
         ));
     }
 
-    fn cache_path(&self, project: &str) -> PathBuf {
+    pub(crate) fn cache_path(&self, project: &str) -> PathBuf {
         self.path(&format!("data/com.vercel.token/{project}.json"))
     }
 
-    fn env_with(&self, extra: &[(&str, &str)]) -> Env {
+    /// Writes the token cache of the default project as this crate writes it (with the team
+    /// and the API base it was minted for).
+    pub(crate) fn write_cache(&self, token: &str) {
+        std::fs::create_dir_all(self.path("data/com.vercel.token")).expect("mkdir");
+        let json = serde_json::json!({
+            "token": token,
+            "teamId": TEAM,
+            "apiUrl": self.api.base_url(),
+        });
+        std::fs::write(self.cache_path(PROJECT), json.to_string()).expect("write cache");
+    }
+
+    pub(crate) fn env_with(&self, extra: &[(&str, &str)]) -> Env {
         let mut pairs: Vec<(String, String)> = vec![
             ("HOME".into(), self.path("home").display().to_string()),
             (
@@ -105,18 +117,18 @@ impl Fixture {
         Env::from_pairs(pairs)
     }
 
-    fn env(&self) -> Env {
+    pub(crate) fn env(&self) -> Env {
         self.env_with(&[])
     }
 
-    fn refresher(&self) -> LocalDevRefresher {
+    pub(crate) fn refresher(&self) -> LocalDevRefresher {
         LocalDevRefresher::builder()
             .start_dir(self.path("project/src"))
             .build()
             .expect("refresher")
     }
 
-    fn source(&self, env: Env) -> VercelTokenSource {
+    pub(crate) fn source(&self, env: Env) -> VercelTokenSource {
         VercelTokenSource::builder()
             .env(env)
             .without_slot()
@@ -124,21 +136,21 @@ impl Fixture {
             .build()
     }
 
-    async fn refresh(&self, env: Env) -> Result<OidcToken, Error> {
+    pub(crate) async fn refresh(&self, env: Env) -> Result<OidcToken, Error> {
         self.refresher().refresh(&RefreshRequest::new(env)).await
     }
 
-    fn signed(&self, lifetime: Duration) -> String {
+    pub(crate) fn signed(&self, lifetime: Duration) -> String {
         self.api.issuer().token().lifetime(lifetime).sign()
     }
 
-    fn expired(&self) -> String {
+    pub(crate) fn expired(&self) -> String {
         self.api.issuer().token().expired().sign()
     }
 
     /// Writes a fake `vercel` executable into `bin/` that runs `body` (sh).
     #[cfg(unix)]
-    fn fake_vercel(&self, body: &str) -> PathBuf {
+    pub(crate) fn fake_vercel(&self, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt as _;
         let path = self.path("bin/vercel");
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
@@ -146,7 +158,7 @@ impl Fixture {
         path
     }
 
-    fn total_requests(&self) -> usize {
+    pub(crate) fn total_requests(&self) -> usize {
         [
             Endpoint::VercelMint,
             Endpoint::OAuthDiscovery,
@@ -158,13 +170,13 @@ impl Fixture {
     }
 }
 
-fn kind(err: &Error) -> &LocalDevErrorKind {
+pub(crate) fn kind(err: &Error) -> &LocalDevErrorKind {
     err.local_dev_kind()
         .unwrap_or_else(|| panic!("not a local-dev error: {err:?}"))
 }
 
 #[cfg(unix)]
-fn mode(path: &Path) -> u32 {
+pub(crate) fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path)
         .expect("metadata")
@@ -179,7 +191,7 @@ async fn valid_cached_token_is_used_without_network() {
     f.link_default();
     let cached = f.signed(Duration::from_secs(3600));
     std::fs::create_dir_all(f.path("data/com.vercel.token")).expect("mkdir");
-    std::fs::write(f.cache_path(PROJECT), format!(r#"{{"token":"{cached}"}}"#)).expect("write");
+    f.write_cache(&cached);
     // No auth.json at all: the cache alone must do.
     let token = f.refresh(f.env()).await.expect("cached");
     assert_eq!(token.expose_secret(), cached);
@@ -711,7 +723,7 @@ async fn a_refresh_by_another_process_is_picked_up_after_the_lock() {
     let other = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let fresh = f.signed(Duration::from_secs(3600));
-        std::fs::write(f.cache_path(PROJECT), format!(r#"{{"token":"{fresh}"}}"#)).expect("write");
+        f.write_cache(&fresh);
         fs4::FileExt::unlock(&lock).expect("unlock");
         fresh
     };
