@@ -504,14 +504,23 @@ mod tests {
     #[tokio::test]
     async fn slot_is_after_file_and_before_env_and_never_expired() {
         let slot = Arc::new(FreshestTokenSlot::new());
-        let (fresh, e) = (jwt_expiring_in(600), jwt_expiring_in(300));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs();
+        // The slot takes only plausible tokens: an identity, `iat`, a lifetime of at most 24 h.
+        let fresh = jwt_with_payload(&format!(
+            r#"{{"iss":"https://oidc.vercel.com/acme","owner_id":"team_1","project_id":"prj_1","iat":{now},"exp":{}}}"#,
+            now + 600
+        ));
+        let e = jwt_expiring_in(300);
         let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
         let s = source(env.clone()).slot(slot.clone()).build();
         assert_eq!(s.token().await.expect("ok").expose_secret(), e);
-        slot.offer(
+        assert!(slot.offer(
             &OidcToken::parse(fresh.clone()).expect("valid"),
             std::time::SystemTime::now(),
-        );
+        ));
         assert_eq!(s.token().await.expect("ok").expose_secret(), fresh);
         // A buffer longer than the slot token's remaining life skips it (and the env token).
         let s = source(env)
