@@ -10,5 +10,7 @@ mod layer;
 mod local_dev;
 #[path = "core/own_api.rs"]
 mod own_api;
+#[path = "core/slot.rs"]
+mod slot;
 #[path = "core/verify.rs"]
 mod verify;
