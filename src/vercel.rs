@@ -139,8 +139,10 @@ impl TokenOptions {
 /// 1. the request context's `x-vercel-oidc-token` (else `x-vercel-internal-oidc-token`) header
 ///    ([`crate::RequestContext`]);
 /// 2. the file named by `VERCEL_OIDC_TOKEN_FILE`, trimmed, re-read on every call;
-/// 3. the process-wide slot of the freshest valid header token ([`crate::FreshestTokenSlot`]),
-///    for work outside any request; it never holds an expired token;
+/// 3. the process-wide slot of the newest plausible header token ([`crate::FreshestTokenSlot`],
+///    filled by [`crate::RequestContextLayer`], by default only on Vercel), for work outside
+///    any request; it never returns an expired token, and only takes tokens of this
+///    deployment's identity (see [`crate::FreshestTokenSlot`]);
 /// 4. the env var `VERCEL_OIDC_TOKEN`;
 /// 5. when none of these has a token, or the one found is expired within the buffer: the
 ///    refresh hook ([`RefreshOidcToken`]), by default the local-dev refresh

@@ -1,6 +1,7 @@
 //! The tower layer that sets the request context from each request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
@@ -8,6 +9,8 @@ use tower::{Layer, Service};
 use super::{ExpectedIdentity, FreshestTokenSlot, RequestContext, ResponseFuture};
 use crate::env::Env;
 use crate::time::{SharedTimeSource, TimeSource};
+use crate::token::OidcToken;
+use crate::verify::Verifier;
 
 /// A tower [`Layer`] that makes each request's OIDC token header visible to
 /// [`crate::get_vercel_oidc_token`] while the request is handled, and, on Vercel, records the
@@ -41,6 +44,11 @@ use crate::time::{SharedTimeSource, TimeSource};
 /// future, and is newer (larger `iat`) than the one held. See [`FreshestTokenSlot`] for the
 /// full rules. The environment is read when the service is built ([`Layer::layer`]).
 ///
+/// The slot itself checks no signatures. With [`RequestContextLayer::verifier`], each new
+/// header token that would enter the slot is first verified (signature against the issuer's
+/// cached key set, issuer, audience and the verifier's constraints); a forged token then never
+/// enters, even one that copies a genuine token's claims.
+///
 /// # Environment variables
 /// | variable | required | meaning |
 /// |---|---|---|
@@ -55,6 +63,7 @@ pub struct RequestContextLayer {
     record: Option<bool>,
     env: Env,
     clock: SharedTimeSource,
+    verifier: Option<Verifier>,
 }
 
 impl Default for RequestContextLayer {
@@ -71,6 +80,7 @@ impl RequestContextLayer {
             record: None,
             env: Env::real(),
             clock: SharedTimeSource::default(),
+            verifier: None,
         }
     }
 
@@ -106,6 +116,35 @@ impl RequestContextLayer {
         self.clock = clock;
         self
     }
+
+    /// Verifies each new header token with `verifier` before it may enter the slot. Defaults
+    /// to none: the slot's plausibility rules only.
+    ///
+    /// Only tokens that would enter the slot are checked (one signature check per new, newer
+    /// token; the token already held costs nothing). With the key set cached this happens on
+    /// the request path, without network. While no key set is cached, one token at a time is
+    /// verified in a background task (on the current tokio runtime) that fetches the key set;
+    /// other tokens are not recorded meanwhile. The request itself is never delayed or
+    /// rejected: this decides only what background work may use.
+    ///
+    /// ```no_run
+    /// use vercel_oidc::RequestContextLayer;
+    /// use vercel_oidc::verify::{ExpectedIssuer, Verifier};
+    ///
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// // The audience Vercel gives function tokens by default: `https://vercel.com/<team>`.
+    /// let verifier = Verifier::builder(ExpectedIssuer::team("acme"), "https://vercel.com/acme")
+    ///     .project_id("prj_123")
+    ///     .environment("production")
+    ///     .owner_id("team_abc")
+    ///     .build()?;
+    /// let layer = RequestContextLayer::new().verifier(verifier);
+    /// # let _ = layer; Ok(()) }
+    /// ```
+    pub fn verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
 }
 
 /// What a service records into, decided when it is built.
@@ -114,20 +153,87 @@ struct Recorder {
     slot: Arc<FreshestTokenSlot>,
     expected: ExpectedIdentity,
     clock: SharedTimeSource,
+    verifier: Option<Verifier>,
+    /// A background verification (waiting for the key set) is running.
+    verifying: AtomicBool,
+}
+
+impl Recorder {
+    fn offer(self: &Arc<Self>, token: &OidcToken) {
+        let now = self.clock.now();
+        // The slot logs the reason of a refusal.
+        let Some(verifier) = &self.verifier else {
+            let _ = self.slot.offer_expecting(token, now, &self.expected);
+            return;
+        };
+        if self.slot.would_take(token, now, &self.expected).is_err() {
+            return;
+        }
+        match verifier.verify_cached(token.expose_secret()) {
+            Some(Ok(_)) => {
+                let _ = self.slot.offer_expecting(token, now, &self.expected);
+            }
+            Some(Err(error)) => {
+                tracing::debug!(%error, "request context: header token not recorded: it does not verify");
+            }
+            None => self.verify_in_background(token),
+        }
+    }
+
+    /// Verifies `token` in a task that may fetch the key set; at most one at a time.
+    fn verify_in_background(self: &Arc<Self>, token: &OidcToken) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!(
+                "request context: no key set cached and no tokio runtime; token not recorded"
+            );
+            return;
+        };
+        if self.verifying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = Arc::clone(self);
+        let token = token.clone();
+        runtime.spawn(async move {
+            // Cleared however the task ends.
+            let _running = Running(&this.verifying);
+            let Some(verifier) = &this.verifier else {
+                return;
+            };
+            match verifier.verify(token.expose_secret()).await {
+                Ok(_) => {
+                    let _ = this
+                        .slot
+                        .offer_expecting(&token, this.clock.now(), &this.expected);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "request context: header token not recorded: it does not verify");
+                }
+            }
+        });
+    }
+}
+
+/// Clears the "verifying" flag when dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl<S> Layer<S> for RequestContextLayer {
     type Service = RequestContextService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let record = self
-            .record
-            .unwrap_or_else(|| super::on_vercel(&self.env));
+        let record = self.record.unwrap_or_else(|| super::on_vercel(&self.env));
         let recorder = record.then(|| {
             Arc::new(Recorder {
                 slot: Arc::clone(&self.slot),
                 expected: ExpectedIdentity::from_env(&self.env),
                 clock: self.clock.clone(),
+                verifier: self.verifier.clone(),
+                verifying: AtomicBool::new(false),
             })
         });
         RequestContextService { inner, recorder }
@@ -147,10 +253,7 @@ impl<S> RequestContextService<S> {
         if let Some(recorder) = &self.recorder
             && let Some(Ok(token)) = context.token()
         {
-            // The reason for a refusal is logged by the slot.
-            let _ = recorder
-                .slot
-                .offer_expecting(token, recorder.clock.now(), &recorder.expected);
+            recorder.offer(token);
         }
         context
     }

@@ -26,11 +26,11 @@
 //! - the newest token (the largest `iat`) wins, not the longest-lived one, so a genuine token
 //!   issued later always displaces an earlier one.
 //!
-//! The slot does not check signatures: a token that copies a genuine token's claims (with a
-//! forged or no signature) can sit in it until a newer genuine token arrives. The cloud
-//! services it is sent to verify signatures, so it grants no access; it can only make a
-//! background refresh fail. Header tokens longer than [`crate::MAX_TOKEN_LEN`] or not shaped
-//! like a JWT are ignored.
+//! The slot does not check signatures: a token that copies a genuine token's claims under a
+//! forged signature can sit in it until a newer genuine token arrives. The cloud services it is
+//! sent to verify signatures, so it grants no access; it can only make a background refresh
+//! fail. [`RequestContextLayer::verifier`] verifies each new token before it is offered. Header
+//! tokens longer than [`crate::MAX_TOKEN_LEN`] or not shaped like a JWT are ignored.
 
 mod future;
 mod layer;
@@ -179,7 +179,10 @@ pub fn freshest_header_token(buffer: Duration) -> Option<OidcToken> {
 /// where the first request's header can be trusted (on Vercel, its proxy sets the header).
 ///
 /// The slot does not check signatures (it has no key set, and offering happens on the request
-/// path); see the [module docs](self) for what that leaves.
+/// path): a token that copies a genuine token's claims under a forged signature can sit in it
+/// until a newer genuine token arrives. It grants no access (the cloud services it is sent to
+/// verify signatures), but can make a background refresh fail meanwhile. A layer with a
+/// verifier ([`RequestContextLayer::verifier`]) checks signatures before offering.
 #[derive(Default)]
 pub struct FreshestTokenSlot {
     token: ArcSwapOption<OidcToken>,
@@ -280,11 +283,15 @@ impl ExpectedIdentity {
     }
 
     fn allows(&self, id: &Identity) -> bool {
-        let matches = |want: &Option<String>, have: &String| want.as_ref().is_none_or(|w| w == have);
+        let matches =
+            |want: &Option<String>, have: &String| want.as_ref().is_none_or(|w| w == have);
         matches(&self.iss, &id.iss)
             && matches(&self.owner_id, &id.owner_id)
             && matches(&self.project_id, &id.project_id)
-            && self.environment.as_ref().is_none_or(|e| *e == id.environment)
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| *e == id.environment)
     }
 }
 
@@ -352,7 +359,7 @@ impl FreshestTokenSlot {
         now: SystemTime,
         expected: &ExpectedIdentity,
     ) -> Result<(), Refusal> {
-        let result = self.consider(token, now, expected);
+        let result = self.consider(token, now, expected, true);
         match result {
             Ok(()) => tracing::trace!("request context: recorded a newer header token"),
             Err(Refusal::AlreadyHeld | Refusal::NotNewer) => {}
@@ -363,11 +370,23 @@ impl FreshestTokenSlot {
         result
     }
 
+    /// Every check of [`FreshestTokenSlot::offer_expecting`], without recording: whether the
+    /// token would enter now (the layer checks this before it spends a signature check).
+    pub(crate) fn would_take(
+        &self,
+        token: &OidcToken,
+        now: SystemTime,
+        expected: &ExpectedIdentity,
+    ) -> Result<(), Refusal> {
+        self.consider(token, now, expected, false)
+    }
+
     fn consider(
         &self,
         token: &OidcToken,
         now: SystemTime,
         expected: &ExpectedIdentity,
+        store: bool,
     ) -> Result<(), Refusal> {
         if self.token.load().as_deref() == Some(token) {
             return Err(Refusal::AlreadyHeld);
@@ -404,6 +423,9 @@ impl FreshestTokenSlot {
         });
         if held_is_newer {
             return Err(Refusal::NotNewer);
+        }
+        if !store {
+            return Ok(());
         }
         if pinned.is_none() {
             *pinned = Some(identity);
@@ -536,7 +558,11 @@ mod tests {
         // No exp or no iat.
         for missing in ["exp", "iat"] {
             let token = vercel_token(NOW, NOW + 60, serde_json::json!({ missing: none }));
-            assert_eq!(refusal(&slot, &token), Some(Refusal::MissingTime), "{missing}");
+            assert_eq!(
+                refusal(&slot, &token),
+                Some(Refusal::MissingTime),
+                "{missing}"
+            );
         }
         // exp must be in the future: at now is expired, now + 1 is not.
         assert_eq!(refusal(&slot, &t(NOW - 60, NOW)), Some(Refusal::Expired));
@@ -550,8 +576,14 @@ mod tests {
             refusal(&slot, &t(NOW - 10, NOW - 10 + 24 * 3600 + 1)),
             Some(Refusal::Lifetime)
         );
-        assert_eq!(refusal(&slot, &t(NOW + 30, NOW + 20)), Some(Refusal::Lifetime));
-        assert_eq!(refusal(&slot, &t(NOW + 30, NOW + 30)), Some(Refusal::Lifetime));
+        assert_eq!(
+            refusal(&slot, &t(NOW + 30, NOW + 20)),
+            Some(Refusal::Lifetime)
+        );
+        assert_eq!(
+            refusal(&slot, &t(NOW + 30, NOW + 30)),
+            Some(Refusal::Lifetime)
+        );
         assert_eq!(
             refusal(&slot, &t(i64::MIN, NOW + 30)),
             Some(Refusal::Lifetime)
@@ -595,7 +627,10 @@ mod tests {
             }
         }
         assert!(slot.get_at(Duration::ZERO, at(NOW)).is_none());
-        assert!(slot.offer(&with_header(r#"{"alg":"RS256","kid":"k2"}"#, &good), at(NOW)));
+        assert!(slot.offer(
+            &with_header(r#"{"alg":"RS256","kid":"k2"}"#, &good),
+            at(NOW)
+        ));
     }
 
     #[test]
@@ -609,11 +644,19 @@ mod tests {
             ("environment", "preview"),
         ] {
             let other = vercel_token(NOW, NOW + 3600, serde_json::json!({ claim: value }));
-            assert_eq!(refusal(&slot, &other), Some(Refusal::ForeignIdentity), "{claim}");
+            assert_eq!(
+                refusal(&slot, &other),
+                Some(Refusal::ForeignIdentity),
+                "{claim}"
+            );
         }
         // The pin outlives the token it came from.
         let later = at(NOW + 4000);
-        let foreign = vercel_token(NOW + 3990, NOW + 7000, serde_json::json!({"project_id": "prj_2"}));
+        let foreign = vercel_token(
+            NOW + 3990,
+            NOW + 7000,
+            serde_json::json!({"project_id": "prj_2"}),
+        );
         assert!(!slot.offer(&foreign, later));
         slot.clear();
         assert!(slot.get_at(Duration::ZERO, at(NOW)).is_none());
@@ -637,8 +680,14 @@ mod tests {
 
         // Never an expired token: not at expiry, not within the buffer.
         assert!(slot.get_at(Duration::ZERO, at(NOW + 600)).is_none());
-        assert!(slot.get_at(Duration::from_secs(60), at(NOW + 550)).is_none());
-        assert!(slot.get_at(Duration::from_secs(60), at(NOW + 539)).is_some());
+        assert!(
+            slot.get_at(Duration::from_secs(60), at(NOW + 550))
+                .is_none()
+        );
+        assert!(
+            slot.get_at(Duration::from_secs(60), at(NOW + 539))
+                .is_some()
+        );
 
         // Once the held one has expired, an older-issued valid token replaces it; at its very
         // expiry the held one counts as expired.

@@ -46,7 +46,13 @@ fn service(
     layer.layer(service_fn(move |_req: http::Request<()>| {
         let source = source.clone();
         async move {
-            Ok::<_, Infallible>(source.token().await.ok().map(|t| t.expose_secret().to_owned()))
+            Ok::<_, Infallible>(
+                source
+                    .token()
+                    .await
+                    .ok()
+                    .map(|t| t.expose_secret().to_owned()),
+            )
         }
     }))
 }
@@ -81,8 +87,14 @@ async fn a_forged_header_never_outranks_genuine_tokens() {
     let svc = service(RequestContextLayer::new().slot(Arc::clone(&slot)));
 
     // 1. A genuine function token (issued two minutes ago, 1 h).
-    let genuine = issuer.token().issued_at(now - Duration::from_secs(120)).sign();
-    assert_eq!(call(&svc, &genuine).await.as_deref(), Some(genuine.as_str()));
+    let genuine = issuer
+        .token()
+        .issued_at(now - Duration::from_secs(120))
+        .sign();
+    assert_eq!(
+        call(&svc, &genuine).await.as_deref(),
+        Some(genuine.as_str())
+    );
 
     // 2. A forged header: unsigned, another team and project, a long life.
     let forged = issuer
@@ -115,7 +127,10 @@ async fn a_forged_copy_of_the_genuine_claims_is_displaced_by_a_newer_genuine_tok
     let slot = Arc::new(FreshestTokenSlot::new());
     let svc = service(RequestContextLayer::new().slot(Arc::clone(&slot)));
 
-    let genuine = issuer.token().issued_at(now - Duration::from_secs(300)).sign();
+    let genuine = issuer
+        .token()
+        .issued_at(now - Duration::from_secs(300))
+        .sign();
     call(&svc, &genuine).await;
     assert_eq!(header_less(&slot).await, genuine);
 
@@ -177,7 +192,10 @@ async fn recording_defaults_to_on_only_on_vercel_and_follows_the_env_identity() 
     let global = FreshestTokenSlot::global();
     global.clear();
     let svc = service(RequestContextLayer::new().env(off_vercel));
-    assert_eq!(call(&svc, &genuine).await.as_deref(), Some(genuine.as_str()));
+    assert_eq!(
+        call(&svc, &genuine).await.as_deref(),
+        Some(genuine.as_str())
+    );
     assert!(global.get(Duration::ZERO).is_none());
 
     // On Vercel, the env token names the identity; a forged first header of another project
@@ -202,7 +220,9 @@ async fn recording_defaults_to_on_only_on_vercel_and_follows_the_env_identity() 
     assert_eq!(got.expose_secret(), env_token);
     call(&svc, &genuine).await;
     assert_eq!(
-        global.get(Duration::ZERO).map(|t| t.expose_secret().to_owned()),
+        global
+            .get(Duration::ZERO)
+            .map(|t| t.expose_secret().to_owned()),
         Some(genuine.clone())
     );
 
@@ -231,4 +251,75 @@ async fn recording_defaults_to_on_only_on_vercel_and_follows_the_env_identity() 
         .await
         .expect_err("nothing recorded");
     assert!(err.is_not_configured(), "{err}");
+}
+
+/// With a verifier on the layer, a forged copy of the genuine claims (bad signature, newer
+/// `iat`, 23.9 h) never enters; the first token is verified in the background while no key set
+/// is cached, and later ones on the request path.
+#[tokio::test]
+async fn with_a_verifier_only_verified_tokens_enter() {
+    use vercel_oidc::verify::{Constraint, ExpectedIssuer, Verifier};
+
+    let issuer = Issuer::start().await.expect("issuer");
+    let verifier = Verifier::builder(
+        ExpectedIssuer::team(issuer.team_slug()),
+        issuer.default_audience(),
+    )
+    .env(Env::from_pairs::<&str, &str>([]))
+    .issuer_base_url(issuer.base_url())
+    .project_id(Constraint::Any)
+    .environment(Constraint::Any)
+    .owner_id(Constraint::Any)
+    .build()
+    .expect("verifier");
+    let now = SystemTime::now();
+    let slot = Arc::new(FreshestTokenSlot::new());
+    let svc = service(
+        RequestContextLayer::new()
+            .slot(Arc::clone(&slot))
+            .verifier(verifier.clone()),
+    );
+
+    // Cold: no key set yet. The request is served at once; the token is verified in the
+    // background and recorded when its key set has arrived.
+    let genuine = issuer
+        .token()
+        .issued_at(now - Duration::from_secs(300))
+        .sign();
+    assert_eq!(
+        call(&svc, &genuine).await.as_deref(),
+        Some(genuine.as_str())
+    );
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while slot.get(Duration::ZERO).is_none() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the background verification records the genuine token");
+    assert_eq!(header_less(&slot).await, genuine);
+
+    // Warm: a forged copy with a newer `iat` and a long life is checked on the request path
+    // and refused.
+    let bad_signature = issuer
+        .token()
+        .kid(issuer.current_kid())
+        .issued_at(now - Duration::from_secs(60))
+        .expires_at(now + Duration::from_secs(86_040))
+        .sign_with_unknown_key();
+    call(&svc, &bad_signature).await;
+    assert_eq!(header_less(&slot).await, genuine);
+    // So is a genuine token for another audience (the verifier's other checks apply too).
+    let other_audience = issuer
+        .token()
+        .audience("https://elsewhere.example")
+        .issued_at(now - Duration::from_secs(30))
+        .sign();
+    call(&svc, &other_audience).await;
+    assert_eq!(header_less(&slot).await, genuine);
+
+    // A newer genuine token enters at once.
+    let genuine_12h = issuer.token().lifetime(12 * HOUR).sign();
+    call(&svc, &genuine_12h).await;
+    assert_eq!(header_less(&slot).await, genuine_12h);
 }
