@@ -139,8 +139,10 @@ impl TokenOptions {
 /// 1. the request context's `x-vercel-oidc-token` (else `x-vercel-internal-oidc-token`) header
 ///    ([`crate::RequestContext`]);
 /// 2. the file named by `VERCEL_OIDC_TOKEN_FILE`, trimmed, re-read on every call;
-/// 3. the process-wide slot of the freshest valid header token ([`crate::FreshestTokenSlot`]),
-///    for work outside any request; it never holds an expired token;
+/// 3. the process-wide slot of the newest plausible header token ([`crate::FreshestTokenSlot`],
+///    filled by [`crate::RequestContextLayer`], by default only on Vercel), for work outside
+///    any request; it never returns an expired token, and only takes tokens of this
+///    deployment's identity (see [`crate::FreshestTokenSlot`]);
 /// 4. the env var `VERCEL_OIDC_TOKEN`;
 /// 5. when none of these has a token, or the one found is expired within the buffer: the
 ///    refresh hook ([`RefreshOidcToken`]), by default the local-dev refresh
@@ -504,14 +506,23 @@ mod tests {
     #[tokio::test]
     async fn slot_is_after_file_and_before_env_and_never_expired() {
         let slot = Arc::new(FreshestTokenSlot::new());
-        let (fresh, e) = (jwt_expiring_in(600), jwt_expiring_in(300));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs();
+        // The slot takes only plausible tokens: an identity, `iat`, a lifetime of at most 24 h.
+        let fresh = jwt_with_payload(&format!(
+            r#"{{"iss":"https://oidc.vercel.com/acme","owner_id":"team_1","project_id":"prj_1","iat":{now},"exp":{}}}"#,
+            now + 600
+        ));
+        let e = jwt_expiring_in(300);
         let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
         let s = source(env.clone()).slot(slot.clone()).build();
         assert_eq!(s.token().await.expect("ok").expose_secret(), e);
-        slot.offer(
+        assert!(slot.offer(
             &OidcToken::parse(fresh.clone()).expect("valid"),
             std::time::SystemTime::now(),
-        );
+        ));
         assert_eq!(s.token().await.expect("ok").expose_secret(), fresh);
         // A buffer longer than the slot token's remaining life skips it (and the env token).
         let s = source(env)

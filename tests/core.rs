@@ -12,5 +12,7 @@ mod local_dev;
 mod local_dev_hardening;
 #[path = "core/own_api.rs"]
 mod own_api;
+#[path = "core/slot.rs"]
+mod slot;
 #[path = "core/verify.rs"]
 mod verify;
