@@ -1015,6 +1015,13 @@ async fn doctor_explains_each_wrong_aws_trust_field() {
                 assert_eq!(code, 1, "{doc}");
                 assert_eq!(check["ok"], false);
                 assert_eq!(check["mismatch"], mismatch, "{doc}");
+                assert!(
+                    check["error"]
+                        .as_str()
+                        .expect("error")
+                        .contains(&format!("ikely cause ({mismatch})")),
+                    "the provider's error carries the explanation: {doc}"
+                );
                 let fix = check["fix"].as_str().expect("fix");
                 match mismatch {
                     "issuer" => assert!(fix.contains(&url), "{fix}"),
@@ -1116,6 +1123,13 @@ async fn doctor_explains_each_wrong_azure_trust_field() {
                         .as_str()
                         .is_some_and(|c| c.starts_with("AADSTS")),
                     "{doc}"
+                );
+                assert!(
+                    check["error"]
+                        .as_str()
+                        .expect("error")
+                        .contains(&format!("ikely cause ({mismatch})")),
+                    "the provider's error carries the explanation: {doc}"
                 );
             }
         }

@@ -128,12 +128,18 @@ pub enum Error {
 
     /// STS rejected the token or the role (`InvalidIdentityToken`, `ExpiredTokenException`,
     /// `AccessDenied`, `IDPRejectedClaim`, …). Retrying will not help.
-    #[error("STS AssumeRoleWithWebIdentity for {role_arn} was rejected: {failure}")]
+    ///
+    /// When the token and STS's answer point at a part of the trust (the identity provider's
+    /// issuer or audience, the trust policy's subject condition, the role), `hint` names it and
+    /// the value the AWS side must match (never the token), and `Display` ends with it.
+    #[error("STS AssumeRoleWithWebIdentity for {role_arn} was rejected: {failure}{}", hint_suffix(hint.as_deref()))]
     Rejected {
         /// The role that was asked for.
         role_arn: String,
         /// What STS said.
         failure: StsFailure,
+        /// The likely cause and its fix (see [`explain_rejection`](crate::explain_rejection)).
+        hint: Option<Box<crate::Explanation>>,
     },
 
     /// STS could not be reached or kept failing with retryable errors, `attempts` times.
@@ -213,6 +219,21 @@ impl Error {
     }
 }
 
+fn hint_suffix(hint: Option<&crate::Explanation>) -> String {
+    hint.map(|h| format!(". Likely cause ({}): {h}", h.mismatch))
+        .unwrap_or_default()
+}
+
+impl Error {
+    /// The likely cause of an STS rejection and its fix, when the evidence points at one.
+    pub fn hint(&self) -> Option<&crate::Explanation> {
+        match self {
+            Self::Rejected { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 impl From<vercel_oidc::cache::LoadPanicked> for Error {
     fn from(_: vercel_oidc::cache::LoadPanicked) -> Self {
         Self::LoadPanicked
@@ -260,6 +281,7 @@ mod tests {
         ));
         let rejected = Error::Rejected {
             role_arn: "arn:aws:iam::1:role/r".into(),
+            hint: None,
             failure: StsFailure::Service {
                 code: "AccessDenied".into(),
                 message: Some("Not authorized".into()),

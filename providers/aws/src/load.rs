@@ -155,6 +155,7 @@ impl Loader {
                 );
                 return Err(Error::Rejected {
                     role_arn: self.role_arn.clone(),
+                    hint: self.hint(failure, &token),
                     failure: failure.clone(),
                 });
             }
@@ -194,6 +195,7 @@ impl Loader {
                 Next::NewToken | Next::Reject => {
                     return Err(Error::Rejected {
                         role_arn: self.role_arn.clone(),
+                        hint: self.hint(&failure, &token),
                         failure,
                     });
                 }
@@ -205,6 +207,15 @@ impl Loader {
                 }
             }
         }
+    }
+
+    /// What the token and STS's answer say about the trust (claims only, never the token).
+    fn hint(&self, failure: &StsFailure, token: &OidcToken) -> Option<Box<crate::Explanation>> {
+        let StsFailure::Service { code, message, .. } = failure else {
+            return None;
+        };
+        let identity = vercel_oidc::TokenIdentity::from_claims(token.unverified_claims()).ok()?;
+        crate::explain_rejection(code, message.as_deref(), &self.role_arn, &identity).map(Box::new)
     }
 
     /// Full jitter: a random wait in `0..=min(max, initial * 2^(attempt-1))`.

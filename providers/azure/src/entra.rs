@@ -152,6 +152,8 @@ impl Fetcher {
     /// One request with a fresh assertion.
     async fn attempt(&self, scope: &str, fresh: bool) -> Result<(AccessToken, SystemTime), Error> {
         let assertion = self.assertions.fetch(fresh).await?;
+        // For explaining a rejection: the claims (never the token).
+        let identity = vercel_oidc::TokenIdentity::from_claims(assertion.unverified_claims()).ok();
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &self.client_id)
@@ -184,7 +186,17 @@ impl Fetcher {
         let (_, response_headers, body) = response.deconstruct();
         if !(200..300).contains(&status) {
             let retry_after = retry_after(&response_headers);
-            let error = parse_entra_error(status, &body, retry_after);
+            let mut error = parse_entra_error(status, &body, retry_after);
+            if let Some(identity) = &identity {
+                let tenant = self
+                    .token_url
+                    .path_segments()
+                    .and_then(|mut s| s.next())
+                    .unwrap_or_default();
+                error.explanation =
+                    crate::explain_entra_error(error.codes(), &self.client_id, tenant, identity)
+                        .map(Box::new);
+            }
             tracing::debug!(status, code = ?error.code(), "Entra ID rejected the token request");
             return Err(Error::Entra(Box::new(error)));
         }

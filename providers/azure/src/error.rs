@@ -203,6 +203,8 @@ pub struct EntraError {
     pub(crate) timestamp: Option<String>,
     pub(crate) error_uri: Option<String>,
     pub(crate) retry_after: Option<Duration>,
+    /// The likely cause and fix, from the codes and the assertion's claims.
+    pub(crate) explanation: Option<Box<crate::Explanation>>,
 }
 
 /// AADSTS codes that retrying cannot fix (SPEC §8). `700024` is retried once with a fresh
@@ -282,6 +284,13 @@ impl EntraError {
     }
 
     /// A short explanation of the codes this crate knows.
+    /// The likely cause and its fix, naming the claim and value the federated credential must
+    /// match (see [`explain_entra_error`](crate::explain_entra_error)), when the codes point at
+    /// the trust.
+    pub fn explanation(&self) -> Option<&crate::Explanation> {
+        self.explanation.as_deref()
+    }
+
     fn hint(&self) -> Option<&'static str> {
         Some(match self.code()? {
             700024 => "the client assertion is expired or not yet valid",
@@ -315,8 +324,10 @@ impl fmt::Display for EntraError {
             write!(f, ", {}", printable(error))?;
         }
         f.write_str(")")?;
-        if let Some(hint) = self.hint() {
-            write!(f, ": {hint}")?;
+        match (&self.explanation, self.hint()) {
+            (Some(why), _) => write!(f, ": likely cause ({}): {why}", why.mismatch)?,
+            (None, Some(hint)) => write!(f, ": {hint}")?,
+            (None, None) => {}
         }
         if let Some(trace) = &self.trace_id {
             write!(f, " [trace id {}]", printable(trace))?;
@@ -376,6 +387,7 @@ pub(crate) fn parse_entra_error(
         timestamp: parsed.timestamp,
         error_uri: parsed.error_uri,
         retry_after,
+        explanation: None,
     }
 }
 
