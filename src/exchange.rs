@@ -233,6 +233,22 @@ impl AudienceExchange {
         request: &ExchangeRequest,
         now: SystemTime,
     ) -> Result<(OidcToken, Option<SystemTime>), Error> {
+        let span = tracing::info_span!(
+            "vercel_oidc.exchange",
+            audience = %request.audience,
+            url = %self.inner.token_url,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        crate::trace::in_span(span, self.post_untraced(token, request, now)).await
+    }
+
+    async fn post_untraced(
+        &self,
+        token: &OidcToken,
+        request: &ExchangeRequest,
+        now: SystemTime,
+    ) -> Result<(OidcToken, Option<SystemTime>), Error> {
         let mut body = serde_json::json!({
             "token": token.expose_secret(),
             "aud": request.audience,

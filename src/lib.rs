@@ -83,6 +83,7 @@ mod source;
 pub mod time;
 mod tls;
 mod token;
+mod trace;
 mod vercel;
 pub mod verify;
 

@@ -336,6 +336,15 @@ impl VercelTokenSource {
     }
 
     async fn resolve(&self) -> Result<OidcToken, Error> {
+        let span = tracing::debug_span!(
+            "vercel_oidc.token",
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        crate::trace::in_span(span, self.resolve_untraced()).await
+    }
+
+    async fn resolve_untraced(&self) -> Result<OidcToken, Error> {
         let buffer = self.request.expiration_buffer;
         let lookup = match self.lookup()? {
             Some((token, origin)) => {

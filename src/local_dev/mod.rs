@@ -410,6 +410,15 @@ impl Inner {
 
     /// Steps 3 and 4 of the module docs, under the lock.
     async fn refresh_locked(self: Arc<Self>, plan: Plan) -> Result<OidcToken, Error> {
+        let span = tracing::info_span!(
+            "vercel_oidc.local_dev_refresh",
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        crate::trace::in_span(span, self.refresh_locked_untraced(plan)).await
+    }
+
+    async fn refresh_locked_untraced(self: Arc<Self>, plan: Plan) -> Result<OidcToken, Error> {
         files::ensure_private_dir(&plan.token_dir, true)?;
         let _lock =
             FileLock::acquire(plan.token_dir.join(".refresh.lock"), self.lock_timeout).await?;

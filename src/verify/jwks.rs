@@ -355,6 +355,16 @@ impl Jwks {
     }
 
     async fn load(&self) -> Result<Arc<KeySet>, VerifyError> {
+        let span = tracing::info_span!(
+            "vercel_oidc.jwks",
+            url = %self.url,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        crate::trace::in_span(span, self.load_untraced()).await
+    }
+
+    async fn load_untraced(&self) -> Result<Arc<KeySet>, VerifyError> {
         let fail = |kind, source: Option<reqwest::Error>| VerifyError::KeysUnavailable {
             kind,
             source: source.map(|e| Arc::new(e.without_url()) as _),

@@ -165,7 +165,7 @@ impl Loader {
                 session_name = %self.session_name,
                 "vercel-oidc-aws: AssumeRoleWithWebIdentity"
             );
-            let failure = match self.assume(&token).await {
+            let failure = match self.assume_traced(&token, attempt).await {
                 Ok(output) => match self.credentials_from(output) {
                     Ok(loaded) => return Ok(loaded),
                     Err(Unusable::Incomplete(reason)) => StsFailure::Incomplete {
@@ -222,6 +222,56 @@ impl Loader {
     async fn backoff(&self, attempt: u32) {
         let wait = vercel_oidc::retry::full_jitter(attempt, self.initial_backoff, self.max_backoff);
         tokio::time::sleep(wait).await;
+    }
+
+    /// [`Self::assume`] inside a `vercel_oidc.sts` span: role, region, attempt, then status,
+    /// STS request id, outcome and duration (never the token or credentials).
+    async fn assume_traced(
+        &self,
+        token: &OidcToken,
+        attempt: u32,
+    ) -> Result<AssumeRoleWithWebIdentityOutput, StsFailure> {
+        use tracing::Instrument as _;
+        use tracing::field::Empty;
+        let span = tracing::info_span!(
+            "vercel_oidc.sts",
+            operation = "AssumeRoleWithWebIdentity",
+            role_arn = %self.role_arn,
+            region = self.client.config().region().map(|r| r.as_ref()).unwrap_or("-"),
+            attempt,
+            status = Empty,
+            request_id = Empty,
+            outcome = Empty,
+            duration_ms = Empty,
+        );
+        let started = std::time::Instant::now();
+        let result = self.assume(token).instrument(span.clone()).await;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(output) => {
+                use aws_sdk_sts::operation::RequestId as _;
+                span.record("status", 200u64);
+                span.record("outcome", "ok");
+                if let Some(id) = output.request_id() {
+                    span.record("request_id", id);
+                }
+            }
+            Err(failure) => {
+                span.record("outcome", failure.code().unwrap_or("error"));
+                if let StsFailure::Service {
+                    status, request_id, ..
+                } = failure
+                {
+                    if let Some(status) = status {
+                        span.record("status", u64::from(*status));
+                    }
+                    if let Some(id) = request_id {
+                        span.record("request_id", id.as_str());
+                    }
+                }
+            }
+        }
+        result
     }
 
     async fn assume(

@@ -149,8 +149,62 @@ impl Fetcher {
         }
     }
 
-    /// One request with a fresh assertion.
+    /// [`Self::attempt_untraced`] inside a `vercel_oidc.entra` span: tenant, client, scope, then
+    /// status, AADSTS code, trace id, outcome and duration (never the assertion or the token).
     async fn attempt(&self, scope: &str, fresh: bool) -> Result<(AccessToken, SystemTime), Error> {
+        use tracing::Instrument as _;
+        use tracing::field::Empty;
+        let tenant = self
+            .token_url
+            .path_segments()
+            .and_then(|mut s| s.next())
+            .unwrap_or_default();
+        let span = tracing::info_span!(
+            "vercel_oidc.entra",
+            tenant_id = tenant,
+            client_id = %self.client_id,
+            scope,
+            fresh_assertion = fresh,
+            status = Empty,
+            aadsts = Empty,
+            request_id = Empty,
+            outcome = Empty,
+            duration_ms = Empty,
+        );
+        let started = std::time::Instant::now();
+        let result = self
+            .attempt_untraced(scope, fresh)
+            .instrument(span.clone())
+            .await;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(_) => {
+                span.record("status", 200u64);
+                span.record("outcome", "ok");
+            }
+            Err(Error::Entra(e)) => {
+                span.record("status", u64::from(e.status()));
+                if let Some(code) = e.code() {
+                    span.record("aadsts", u64::from(code));
+                }
+                if let Some(id) = e.trace_id() {
+                    span.record("request_id", id);
+                }
+                span.record("outcome", "rejected");
+            }
+            Err(_) => {
+                span.record("outcome", "error");
+            }
+        }
+        result
+    }
+
+    /// One request with a fresh assertion.
+    async fn attempt_untraced(
+        &self,
+        scope: &str,
+        fresh: bool,
+    ) -> Result<(AccessToken, SystemTime), Error> {
         let assertion = self.assertions.fetch(fresh).await?;
         // For explaining a rejection: the claims (never the token).
         let identity = vercel_oidc::TokenIdentity::from_claims(assertion.unverified_claims()).ok();
