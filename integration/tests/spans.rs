@@ -21,7 +21,10 @@ use vercel_oidc_testkit::{Issuer, Sts};
 
 /// Every span's name and its fields as recorded (creation and later `record` calls).
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<(String, SpanFields)>>>);
+
+/// A span's fields by name.
+type SpanFields = BTreeMap<String, String>;
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
