@@ -152,8 +152,12 @@ impl AudienceExchangeBuilder {
                 .unwrap_or_else(|| DEFAULT_ISSUER_URL.to_owned()),
         };
         // The token is posted there: https only (http on loopback for tests).
-        let checked = crate::tls::check_base_url(&base)
-            .map_err(|reason| Error::config(format!("issuer URL {base:?}: {reason}")))?;
+        let checked = crate::tls::check_base_url(&base).map_err(|reason| {
+            Error::config(format!(
+                "issuer URL {:?}: {reason}",
+                crate::tls::redact_url(&base)
+            ))
+        })?;
         let token_url = format!("{}/~token", checked.trim_end_matches('/'));
         let roots = match self.roots {
             Some(roots) => Some(roots),

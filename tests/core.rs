@@ -12,6 +12,8 @@ mod local_dev;
 mod local_dev_hardening;
 #[path = "core/own_api.rs"]
 mod own_api;
+#[path = "core/redaction.rs"]
+mod redaction;
 #[path = "core/slot.rs"]
 mod slot;
 #[path = "core/verify.rs"]

@@ -292,9 +292,12 @@ fn base_from(
 
 /// The CLI login and the mint's bearer go to these URLs: https only (http on loopback).
 fn check_base_url(name: &str, url: &str) -> Result<(), Error> {
-    crate::tls::check_base_url(url)
-        .map(drop)
-        .map_err(|reason| Error::config(format!("{name} {url:?}: {reason}")))
+    crate::tls::check_base_url(url).map(drop).map_err(|reason| {
+        Error::config(format!(
+            "{name} {:?}: {reason}",
+            crate::tls::redact_url(url)
+        ))
+    })
 }
 
 /// Everything one refresh needs, resolved before the single flight starts.
