@@ -1,4 +1,3 @@
-#![allow(dead_code)] // Callers are wired in item by item; the allow goes once every helper is used.
 //! Bounded reads of data from outside: files named by configuration and HTTP response bodies.
 //!
 //! Every file the library reads is configuration a repository or an environment can point anywhere
@@ -17,8 +16,6 @@ pub(crate) const JSON_FILE_MAX: u64 = 1024 * 1024;
 pub(crate) const PEM_MAX: u64 = 1024 * 1024;
 /// Cap for a small JSON response body (a token endpoint, the audience exchange, OAuth discovery).
 pub(crate) const SMALL_BODY_MAX: usize = 256 * 1024;
-/// Cap for a key-set (JWKS) response body.
-pub(crate) const JWKS_BODY_MAX: usize = 1024 * 1024;
 
 /// Why a bounded file read failed.
 #[derive(Debug)]
