@@ -89,6 +89,9 @@
 
 mod builder;
 mod error;
+#[cfg(any(test, feature = "__fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod load;
 mod provider;
 

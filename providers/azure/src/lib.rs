@@ -68,6 +68,9 @@ mod assertion;
 mod credential;
 mod entra;
 pub mod error;
+#[cfg(any(test, feature = "__fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 use std::sync::Arc;
 
