@@ -1054,6 +1054,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_refresh_window_is_configurable() {
+        let cache = RefreshAheadCache::builder()
+            .jitter(0.0)
+            .refresh_window(Duration::from_secs(60))
+            .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+                epoch_start(),
+            )))
+            .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
+        assert_eq!(cache.get().await, Ok(1));
+        let next = cache.inner.next_check_ms.load(Ordering::SeqCst);
+        assert_eq!(system_time_to_ms(epoch_start() + HOUR) - next, 60_000);
+        assert!(format!("{cache:?}").contains("refresh_window: 60s"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn expires_at_is_the_loaded_expiry() {
         let h = harness(Duration::ZERO, HOUR);
         assert_eq!(h.cache.expires_at(), None);

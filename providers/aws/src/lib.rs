@@ -90,6 +90,9 @@
 mod builder;
 mod diagnose;
 mod error;
+#[cfg(any(test, feature = "__fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod load;
 mod provider;
 

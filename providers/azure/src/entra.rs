@@ -258,47 +258,55 @@ impl Fetcher {
     }
 
     fn token_from(&self, status: u16, body: &[u8]) -> Result<(AccessToken, SystemTime), Error> {
-        #[derive(serde::Deserialize)]
-        struct Success {
-            token_type: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<serde_json::Value>,
-        }
-        let invalid = |reason| Error::InvalidResponse { status, reason };
-        let parsed: Success = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(object @ serde_json::Value::Object(_)) => {
-                serde_json::from_value(object).map_err(|_| invalid("a field has the wrong type"))?
-            }
-            _ => return Err(invalid("the body is not a JSON object")),
-        };
-        if !parsed
-            .token_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
-        {
-            return Err(invalid("token_type is not Bearer"));
-        }
-        let token = parsed
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("access_token is missing"))?;
-        let expires_in = match parsed.expires_in {
-            Some(serde_json::Value::Number(n)) => n.as_i64(),
-            // Some Entra endpoints send numbers as strings.
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| invalid("expires_in is missing"))?;
-        if expires_in <= 0 {
-            return Err(Error::TokenExpired { expires_in });
-        }
-        let (expires_at, expires_on) = expiry_after(
-            self.clock.now(),
-            Duration::from_secs(expires_in.unsigned_abs()),
-        )
-        .ok_or_else(|| invalid("expires_in is longer than 7 days"))?;
-        Ok((AccessToken::new(token, expires_on), expires_at))
+        parse_token_response(status, body, self.clock.now())
     }
+}
+
+/// Parses a `2xx` answer of the token endpoint: a Bearer `access_token` and its `expires_in`
+/// (a number, or a number in a string), which must be positive and at most 7 days.
+pub(crate) fn parse_token_response(
+    status: u16,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<(AccessToken, SystemTime), Error> {
+    #[derive(serde::Deserialize)]
+    struct Success {
+        token_type: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<serde_json::Value>,
+    }
+    let invalid = |reason| Error::InvalidResponse { status, reason };
+    let parsed: Success = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(object @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(object).map_err(|_| invalid("a field has the wrong type"))?
+        }
+        _ => return Err(invalid("the body is not a JSON object")),
+    };
+    if !parsed
+        .token_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(invalid("token_type is not Bearer"));
+    }
+    let token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("access_token is missing"))?;
+    let expires_in = match parsed.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        // Some Entra endpoints send numbers as strings.
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("expires_in is missing"))?;
+    if expires_in <= 0 {
+        return Err(Error::TokenExpired { expires_in });
+    }
+    let (expires_at, expires_on) =
+        expiry_after(now, Duration::from_secs(expires_in.unsigned_abs()))
+            .ok_or_else(|| invalid("expires_in is longer than 7 days"))?;
+    Ok((AccessToken::new(token, expires_on), expires_at))
 }
 
 /// `now + lifetime` as both time types, or `None` when the lifetime is longer than

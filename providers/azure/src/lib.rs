@@ -69,6 +69,9 @@ mod credential;
 mod diagnose;
 mod entra;
 pub mod error;
+#[cfg(any(test, feature = "__fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 use std::sync::Arc;
 
