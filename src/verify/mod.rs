@@ -725,6 +725,22 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_leeway_and_token_length_are_accepted_and_the_audience_kept() {
+        let decided = || {
+            builder()
+                .project_id(Constraint::Any)
+                .environment(Constraint::Any)
+                .owner_id(Constraint::Any)
+        };
+        let v = decided()
+            .leeway(Duration::from_secs(600))
+            .max_token_len(crate::MAX_TOKEN_LEN)
+            .build()
+            .expect("the maxima are allowed");
+        assert_eq!(v.audience(), "https://api.example.com");
+    }
+
+    #[test]
     fn every_constraint_must_be_decided() {
         let err = builder().build().expect_err("undecided");
         assert!(matches!(
@@ -929,6 +945,7 @@ mod tests {
             check(with("iat", 1_000_061.into())),
             Err(VerifyError::IssuedInFuture)
         ));
+        check(with("iat", 1_000_060.into())).expect("iat at the leeway's edge");
         check(without("nbf")).expect("nbf optional");
         for (claim, want) in [("iss", "iss"), ("aud", "aud"), ("exp", "exp")] {
             assert!(
