@@ -88,6 +88,25 @@ impl SubjectRule {
     }
 }
 
+/// The likely cause of a failed exchange and the exact fix, in plain words: what the providers'
+/// explanations of a cloud rejection (an STS `AccessDenied`, an `AADSTS70021`, …) give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// Which part of the trust the evidence points at (`issuer`, `audience`, `subject`,
+    /// `subject or role`, `client`, `tenant`, `clock`, `token`).
+    pub mismatch: &'static str,
+    /// What is most likely wrong.
+    pub cause: String,
+    /// What to change.
+    pub fix: String,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} Fix: {}", self.cause, self.fix)
+    }
+}
+
 /// The token's issuer, audiences and subject, and the parts of the subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenIdentity {

@@ -98,7 +98,9 @@ pub use exchange::{
     ExchangeRequest, ExchangeTokenSource, ISSUER_URL_ENV,
 };
 pub use headers::{Geo, VercelEnv, geolocation, get_env, ip_address};
-pub use identity::{IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope};
+pub use identity::{
+    Explanation, IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope,
+};
 pub use source::{
     ChainTokenSource, EnvTokenSource, FileTokenSource, FixedTokenSource, FnTokenSource,
     SharedTokenSource, TokenFuture, TokenSource, token_source_fn,

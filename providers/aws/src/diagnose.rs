@@ -19,10 +19,8 @@
 //!   `StringEquals` on `<issuer without https://>:aud` and `StringEquals` (one environment) or
 //!   `StringLike` (a project, or the whole team) on `<issuer without https://>:sub`.
 
-use std::fmt;
-
 use serde_json::{Value, json};
-use vercel_oidc::{IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope};
+use vercel_oidc::{Explanation, IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope};
 
 /// The IAM configuration that admits a token: identity provider and role trust policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,24 +131,6 @@ impl AwsTrust {
             self.provider_url(),
             self.audience()
         )
-    }
-}
-
-/// The likely cause of a failed exchange and the exact fix, in plain words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    /// Which part of the trust the evidence points at (`issuer`, `audience`, `subject or role`,
-    /// `clock`).
-    pub mismatch: &'static str,
-    /// What is most likely wrong.
-    pub cause: String,
-    /// What to change.
-    pub fix: String,
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} Fix: {}", self.cause, self.fix)
     }
 }
 

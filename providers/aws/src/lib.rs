@@ -97,10 +97,12 @@ mod load;
 mod provider;
 
 pub use builder::{AwsCredentialsProviderBuilder, MAX_DURATION, MIN_DURATION, RoleArn};
-pub use diagnose::{AwsTrust, Explanation, explain_rejection};
+pub use diagnose::{AwsTrust, explain_rejection};
 pub use error::{Error, StsFailure};
 pub use load::PROVIDER_NAME;
 pub use provider::AwsCredentialsProvider;
+/// The explanation the diagnoses of this crate give (shared with the core).
+pub use vercel_oidc::Explanation;
 
 /// The one-call provider, like the npm `awsCredentialsProvider({ roleArn })`: token, region and
 /// endpoint from the environment.

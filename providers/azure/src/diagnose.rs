@@ -13,10 +13,8 @@
 //! and [`explain_entra_error`] turns an AADSTS code into the likely cause and fix, naming the
 //! claim and the value the credential must match (never the token itself).
 
-use std::fmt;
-
 use serde_json::{Value, json};
-use vercel_oidc::{IdentityError, TokenIdentity, TrustScope};
+use vercel_oidc::{Explanation, IdentityError, TokenIdentity, TrustScope};
 
 /// The federated identity credential that admits a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,24 +98,6 @@ impl AzureFederation {
             "az ad app federated-credential create --id {client_id} --parameters '{}'",
             self.credential()
         )
-    }
-}
-
-/// The likely cause of a failed Entra token request and the exact fix, in plain words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    /// Which part of the trust the evidence points at (`issuer`, `subject`, `audience`,
-    /// `client`, `tenant`, `clock`, `token`).
-    pub mismatch: &'static str,
-    /// What is most likely wrong.
-    pub cause: String,
-    /// What to change.
-    pub fix: String,
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} Fix: {}", self.cause, self.fix)
     }
 }
 

@@ -83,9 +83,11 @@ pub use assertion::{
 pub use credential::{
     AzureCredential, AzureCredentialBuilder, MAX_CACHED_SCOPE_SETS, PUBLIC_CLOUD_AUTHORITY,
 };
-pub use diagnose::{AzureFederation, Explanation, FederationError, explain_entra_error};
+pub use diagnose::{AzureFederation, FederationError, explain_entra_error};
 pub use entra::DEFAULT_LOAD_BUDGET;
 pub use error::{EntraError, Error};
+/// The explanation the diagnoses of this crate give (shared with the core).
+pub use vercel_oidc::Explanation;
 
 /// An [`AzureCredential`] configured from the environment (`AZURE_TENANT_ID`,
 /// `AZURE_CLIENT_ID`, `AZURE_AUTHORITY_HOST`, `VERCEL_OIDC_CA_FILE`, and the Vercel token
