@@ -85,9 +85,9 @@ fn cached_get(c: &mut Criterion) {
     group.bench_function("RefreshAheadCache::try_get", |b| {
         b.iter(|| black_box(&cache).try_get().expect("cached"))
     });
-    group.bench_function("clock: SystemTimeSource (coarse) now()", |b| {
-        use vercel_oidc::time::TimeSource as _;
-        b.iter(|| black_box(vercel_oidc::time::SystemTimeSource).now())
+    group.bench_function("clock: SystemClock (coarse) now()", |b| {
+        use vercel_oidc::time::Clock as _;
+        b.iter(|| black_box(vercel_oidc::time::SystemClock).now())
     });
     group.bench_function("clock: SystemTime::now()", |b| b.iter(SystemTime::now));
     group.bench_function("RefreshAheadCache::get (awaited, ready)", |b| {

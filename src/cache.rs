@@ -58,7 +58,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
 use crate::context::RequestContext;
-use crate::time::{SharedTimeSource, TimeSource, system_time_to_ms};
+use crate::time::{SharedClock, Clock, system_time_to_ms};
 
 /// Default refresh window: refresh this long before expiry.
 pub const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(300);
@@ -173,7 +173,7 @@ struct Entry<T> {
 struct Config {
     window: Duration,
     jitter: f64,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 struct State<T, E> {
@@ -210,7 +210,7 @@ impl<T, E> Drop for Inner<T, E> {
 pub struct RefreshAheadCacheBuilder {
     window: Duration,
     jitter: f64,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 impl Default for RefreshAheadCacheBuilder {
@@ -218,7 +218,7 @@ impl Default for RefreshAheadCacheBuilder {
         Self {
             window: DEFAULT_REFRESH_WINDOW,
             jitter: DEFAULT_JITTER,
-            clock: SharedTimeSource::default(),
+            clock: SharedClock::default(),
         }
     }
 }
@@ -242,7 +242,7 @@ impl RefreshAheadCacheBuilder {
     }
 
     /// The clock expiry is compared against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -539,7 +539,7 @@ fn panicked<E>(on_panic: fn(LoadPanicked) -> E) -> E {
 
 impl<T, E> RefreshAheadCache<T, E> {
     /// The clock this cache compares expiry against.
-    pub fn time_source(&self) -> &SharedTimeSource {
+    pub fn time_source(&self) -> &SharedClock {
         &self.inner.config.clock
     }
 
@@ -552,7 +552,7 @@ impl<T, E> RefreshAheadCache<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::TokioTimeSource;
+    use crate::time::TokioClock;
     use std::sync::atomic::AtomicUsize;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -570,7 +570,7 @@ mod tests {
     /// A cache whose loader takes `delay`, counts its calls, returns the call number with a
     /// lifetime of `life`, and fails while `fail` is set.
     fn harness(delay: Duration, life: Duration) -> Harness {
-        let clock = SharedTimeSource::new(TokioTimeSource::starting_at(epoch_start()));
+        let clock = SharedClock::new(TokioClock::starting_at(epoch_start()));
         let loads = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (l, f, c) = (loads.clone(), fail.clone(), clock.clone());
@@ -763,7 +763,7 @@ mod tests {
 
     /// A cache (no jitter, 5 min window) whose load number `n` (from 1) does `script(n)`.
     fn scripted(script: impl Fn(u64) -> Step + Send + Sync + 'static) -> Scripted {
-        let clock = SharedTimeSource::new(TokioTimeSource::starting_at(epoch_start()));
+        let clock = SharedClock::new(TokioClock::starting_at(epoch_start()));
         let origin = tokio::time::Instant::now();
         let starts = Arc::new(Mutex::new(Vec::new()));
         let (s, c) = (starts.clone(), clock.clone());
@@ -1025,7 +1025,7 @@ mod tests {
         for _ in 0..64 {
             let cache = RefreshAheadCache::builder()
                 .jitter(0.5)
-                .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+                .time_source(SharedClock::new(TokioClock::starting_at(
                     epoch_start(),
                 )))
                 .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
@@ -1041,7 +1041,7 @@ mod tests {
         // Without jitter: exactly the window.
         let cache = RefreshAheadCache::builder()
             .jitter(0.0)
-            .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+            .time_source(SharedClock::new(TokioClock::starting_at(
                 epoch_start(),
             )))
             .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
@@ -1058,7 +1058,7 @@ mod tests {
         let cache = RefreshAheadCache::builder()
             .jitter(0.0)
             .refresh_window(Duration::from_secs(60))
-            .time_source(SharedTimeSource::new(TokioTimeSource::starting_at(
+            .time_source(SharedClock::new(TokioClock::starting_at(
                 epoch_start(),
             )))
             .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
@@ -1104,11 +1104,11 @@ mod tests {
     /// caller loads a new one itself.
     #[test]
     fn at_the_exact_expiry_callers_load_again() {
-        let clock = Arc::new(crate::time::ManualTimeSource::new(epoch_start()));
+        let clock = Arc::new(crate::time::ManualClock::new(epoch_start()));
         let loads = Arc::new(AtomicUsize::new(0));
         let (l, c) = (loads.clone(), clock.clone());
         let cache = RefreshAheadCache::builder()
-            .time_source(SharedTimeSource::from_arc(clock.clone()))
+            .time_source(SharedClock::from_arc(clock.clone()))
             .build(move || {
                 let n = l.fetch_add(1, Ordering::SeqCst) + 1;
                 let expires = c.now() + Duration::from_secs(10);
@@ -1129,7 +1129,7 @@ mod tests {
     #[test]
     fn debug_shows_the_state_and_no_value() {
         let cache = RefreshAheadCache::builder()
-            .time_source(SharedTimeSource::new(crate::time::ManualTimeSource::new(
+            .time_source(SharedClock::new(crate::time::ManualClock::new(
                 epoch_start(),
             )))
             .build(|| async { Ok::<_, ()>(("secret-value", epoch_start() + HOUR)) });

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::env::Env;
 use crate::error::{Error, ExchangeErrorKind};
 use crate::source::{SharedTokenSource, TokenFuture, TokenSource};
-use crate::time::{SharedTimeSource, TimeSource};
+use crate::time::{SharedClock, Clock};
 use crate::tls::ExtraRoots;
 use crate::token::{OidcToken, unix_to_system_time};
 
@@ -86,7 +86,7 @@ struct ExchangeInner {
     token_url: String,
     client: reqwest::Client,
     cache: Mutex<LruCache<CacheKey, (OidcToken, SystemTime)>>,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 impl fmt::Debug for AudienceExchange {
@@ -105,7 +105,7 @@ pub struct AudienceExchangeBuilder {
     issuer_url: Option<String>,
     env: Env,
     roots: Option<ExtraRoots>,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     capacity: Option<NonZeroUsize>,
 }
 
@@ -131,7 +131,7 @@ impl AudienceExchangeBuilder {
     }
 
     /// The clock cached tokens' expiry is compared against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -351,7 +351,7 @@ impl TokenSource for ExchangeTokenSource {
 mod tests {
     use super::*;
     use crate::test_util::jwt_expiring_at;
-    use crate::time::ManualTimeSource;
+    use crate::time::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -395,11 +395,11 @@ mod tests {
         axum::response::IntoResponse::into_response(axum::Json(body))
     }
 
-    fn exchange(url: &str, clock: &Arc<ManualTimeSource>) -> AudienceExchange {
+    fn exchange(url: &str, clock: &Arc<ManualClock>) -> AudienceExchange {
         AudienceExchange::builder()
             .issuer_url(url)
             .env(Env::from_pairs::<&str, &str>([]))
-            .time_source(SharedTimeSource::from_arc(clock.clone()))
+            .time_source(SharedClock::from_arc(clock.clone()))
             .build()
             .expect("exchange")
     }
@@ -415,7 +415,7 @@ mod tests {
         let short = jwt_expiring_at(NOW as i64 + 60);
         let issuer =
             issuer(move || json(serde_json::json!({ "token": short, "expiry": NOW + 3600 }))).await;
-        let clock = Arc::new(ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(NOW)));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
         let exchange = exchange(&issuer.url, &clock);
         let request = ExchangeRequest::new("aud-1");
         let subject = subject();
@@ -443,7 +443,7 @@ mod tests {
         let long = jwt_expiring_at(NOW as i64 + 3600);
         let issuer =
             issuer(move || json(serde_json::json!({ "token": long, "expiry": NOW + 60 }))).await;
-        let clock = Arc::new(ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(NOW)));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
         let exchange = exchange(&issuer.url, &clock);
         let request = ExchangeRequest::new("aud-1");
         let subject = subject();
@@ -463,7 +463,7 @@ mod tests {
     /// answer; an `expiry` in the past is kept (the token is just not cached).
     #[tokio::test]
     async fn an_out_of_range_expiry_is_an_invalid_response() {
-        let clock = Arc::new(ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(NOW)));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
         let token = jwt_expiring_at(NOW as i64 + 3600);
         for expiry in [
             serde_json::json!(NOW + 8 * 24 * 3600),
@@ -506,7 +506,7 @@ mod tests {
     /// Issue 19, item 8: the response body was read whole, whatever its size (300 MB accepted).
     #[tokio::test]
     async fn a_body_over_the_cap_is_refused_with_or_without_a_length() {
-        let clock = Arc::new(ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(NOW)));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
         let token = jwt_expiring_at(NOW as i64 + 3600);
         let padding = " ".repeat(crate::limits::SMALL_BODY_MAX);
         let body = format!(r#"{{"token":"{token}"}}{padding}"#);

@@ -1,11 +1,11 @@
 //! Injectable wall-clock time.
 //!
-//! Everything in this crate that compares against an expiry takes a [`SharedTimeSource`], so tests
-//! can cover expiry without sleeping: [`ManualTimeSource`] is set by hand, and
-//! [`TokioTimeSource`] follows tokio's clock, so `tokio::time::pause()` and `advance()` move it
+//! Everything in this crate that compares against an expiry takes a [`SharedClock`], so tests
+//! can cover expiry without sleeping: [`ManualClock`] is set by hand, and
+//! [`TokioClock`] follows tokio's clock, so `tokio::time::pause()` and `advance()` move it
 //! (and the cache's background timers with it).
 //!
-//! The default, [`SystemTimeSource`], reads the coarse real-time clock on Linux
+//! The default, [`SystemClock`], reads the coarse real-time clock on Linux
 //! (`CLOCK_REALTIME_COARSE`, a few nanoseconds, millisecond resolution): the cached credential path
 //! reads the clock on every call, and a precise clock would cost as much as the rest of that path.
 
@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time.
-pub trait TimeSource: Send + Sync + fmt::Debug {
+pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
 }
 
 /// The system clock (coarse on Linux; see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemTimeSource;
+pub struct SystemClock;
 
-impl TimeSource for SystemTimeSource {
+impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(coarse_now_ms())
     }
@@ -94,18 +94,18 @@ pub(crate) fn system_time_to_ms(t: SystemTime) -> u64 {
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use vercel_oidc::time::{ManualTimeSource, TimeSource};
+/// use vercel_oidc::time::{ManualClock, Clock};
 ///
-/// let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_000));
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
 /// clock.advance(Duration::from_secs(5));
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_005));
 /// ```
 #[derive(Debug)]
-pub struct ManualTimeSource {
+pub struct ManualClock {
     now: Mutex<SystemTime>,
 }
 
-impl ManualTimeSource {
+impl ManualClock {
     /// A clock that reads `start` until moved.
     pub fn new(start: SystemTime) -> Self {
         Self {
@@ -127,7 +127,7 @@ impl ManualTimeSource {
     }
 }
 
-impl TimeSource for ManualTimeSource {
+impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -136,12 +136,12 @@ impl TimeSource for ManualTimeSource {
 /// Wall-clock time that follows tokio's clock: `SystemTime::now()` at creation plus the tokio
 /// time elapsed since. Under `tokio::time::pause()` it only moves when tokio's clock does.
 #[derive(Debug, Clone, Copy)]
-pub struct TokioTimeSource {
+pub struct TokioClock {
     base: SystemTime,
     start: tokio::time::Instant,
 }
 
-impl TokioTimeSource {
+impl TokioClock {
     /// Starts at the current system time. Call it inside a runtime when the clock is paused.
     pub fn new() -> Self {
         Self::starting_at(SystemTime::now())
@@ -156,31 +156,31 @@ impl TokioTimeSource {
     }
 }
 
-impl Default for TokioTimeSource {
+impl Default for TokioClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl TimeSource for TokioTimeSource {
+impl Clock for TokioClock {
     fn now(&self) -> SystemTime {
         let elapsed = self.start.elapsed();
         self.base.checked_add(elapsed).unwrap_or(self.base)
     }
 }
 
-/// A cloneable, type-erased [`TimeSource`]; the default is [`SystemTimeSource`].
+/// A cloneable, type-erased [`Clock`]; the default is [`SystemClock`].
 #[derive(Clone, Default)]
-pub struct SharedTimeSource(Option<Arc<dyn TimeSource>>);
+pub struct SharedClock(Option<Arc<dyn Clock>>);
 
-impl SharedTimeSource {
+impl SharedClock {
     /// Wraps a time source.
-    pub fn new(source: impl TimeSource + 'static) -> Self {
+    pub fn new(source: impl Clock + 'static) -> Self {
         Self(Some(Arc::new(source)))
     }
 
     /// Wraps an already shared time source.
-    pub fn from_arc(source: Arc<dyn TimeSource>) -> Self {
+    pub fn from_arc(source: Arc<dyn Clock>) -> Self {
         Self(Some(source))
     }
 
@@ -194,20 +194,20 @@ impl SharedTimeSource {
     }
 }
 
-impl TimeSource for SharedTimeSource {
+impl Clock for SharedClock {
     fn now(&self) -> SystemTime {
         match &self.0 {
-            None => SystemTimeSource.now(),
+            None => SystemClock.now(),
             Some(source) => source.now(),
         }
     }
 }
 
-impl fmt::Debug for SharedTimeSource {
+impl fmt::Debug for SharedClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            None => f.write_str("SharedTimeSource(SystemTimeSource)"),
-            Some(s) => f.debug_tuple("SharedTimeSource").field(s).finish(),
+            None => f.write_str("SharedClock(SystemClock)"),
+            Some(s) => f.debug_tuple("SharedClock").field(s).finish(),
         }
     }
 }
@@ -226,11 +226,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tokio_time_source_follows_paused_clock() {
         let base = UNIX_EPOCH + Duration::from_secs(10);
-        let clock = TokioTimeSource::starting_at(base);
+        let clock = TokioClock::starting_at(base);
         assert_eq!(clock.now(), base);
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(clock.now(), base + Duration::from_secs(3));
-        let shared = SharedTimeSource::new(clock);
+        let shared = SharedClock::new(clock);
         assert_eq!(shared.now_ms(), 13_000);
     }
 }

@@ -11,7 +11,7 @@ use crate::env::Env;
 use crate::error::{Error, Lookup, TokenOrigin};
 use crate::exchange::{AudienceExchange, ExchangeRequest};
 use crate::source::{EnvTokenSource, FileTokenSource, TokenFuture, TokenSource};
-use crate::time::{SharedTimeSource, TimeSource};
+use crate::time::{SharedClock, Clock};
 use crate::token::OidcToken;
 
 /// The env var holding the token.
@@ -167,7 +167,7 @@ pub struct VercelTokenSource {
     request: RefreshRequest,
     refresher: Option<Arc<dyn RefreshOidcToken>>,
     slot: Option<Arc<FreshestTokenSlot>>,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 impl Default for VercelTokenSource {
@@ -185,7 +185,7 @@ pub struct VercelTokenSourceBuilder {
     buffer: Duration,
     refresher: Refresher,
     slot: Option<Arc<FreshestTokenSlot>>,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 #[derive(Debug)]
@@ -248,7 +248,7 @@ impl VercelTokenSourceBuilder {
     }
 
     /// The clock expiry is checked against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -286,7 +286,7 @@ impl VercelTokenSource {
             buffer: Duration::ZERO,
             refresher: Refresher::LocalDev,
             slot: Some(Arc::clone(FreshestTokenSlot::global())),
-            clock: SharedTimeSource::default(),
+            clock: SharedClock::default(),
         }
     }
 
@@ -436,10 +436,10 @@ pub async fn get_vercel_oidc_token_with(options: TokenOptions) -> Result<OidcTok
 /// Kept for parity with the npm package, which deprecates its sync getter; prefer
 /// [`get_vercel_oidc_token`]. An expired token is [`Error::Expired`].
 pub fn get_vercel_oidc_token_sync() -> Result<OidcToken, Error> {
-    sync_lookup(&Env::real(), &SharedTimeSource::default())
+    sync_lookup(&Env::real(), &SharedClock::default())
 }
 
-fn sync_lookup(env: &Env, clock: &SharedTimeSource) -> Result<OidcToken, Error> {
+fn sync_lookup(env: &Env, clock: &SharedClock) -> Result<OidcToken, Error> {
     let (token, origin) = match RequestContext::current().as_ref().and_then(|c| c.token()) {
         Some(Ok(token)) => (token.clone(), TokenOrigin::RequestHeader),
         Some(Err(reason)) => {
@@ -684,7 +684,7 @@ mod tests {
 
     #[test]
     fn sync_reads_header_then_env_only() {
-        let clock = SharedTimeSource::default();
+        let clock = SharedClock::default();
         let (h, e) = (jwt_expiring_in(100), jwt_expiring_in(200));
         let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
         assert_eq!(sync_lookup(&env, &clock).expect("ok").expose_secret(), e);

@@ -16,7 +16,7 @@
 //! Every cold call must finish within a stated bound: [`AWS_BOUND`] (tokio's paused clock, so
 //! virtual time: the AWS SDK's timers run on it) and [`AZURE_BOUND`] (real time: the Azure tests
 //! keep real time, as tokio's paused clock jumps ahead while a spawned load waits on a real
-//! socket; their expiry is driven by a `ManualTimeSource`). Short retry budgets keep the whole
+//! socket; their expiry is driven by a `ManualClock`). Short retry budgets keep the whole
 //! matrix to seconds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +29,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use azure_core::credentials::{AccessToken, TokenCredential as _};
 use azure_core::http::{ClientOptions, Transport};
 use futures_util::FutureExt as _;
-use vercel_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource as _, TokioTimeSource};
+use vercel_oidc::time::{ManualClock, SharedClock, Clock as _, TokioClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_aws::AwsCredentialsProvider;
 use vercel_oidc_azure::AzureCredential;
@@ -209,7 +209,7 @@ async fn aws() -> Aws {
         .await
         .expect("sts starts");
     let plan = plan();
-    let clock = SharedTimeSource::new(TokioTimeSource::new());
+    let clock = SharedClock::new(TokioClock::new());
     let source = {
         let issuer = Arc::clone(&issuer);
         let plan = Arc::clone(&plan);
@@ -488,7 +488,7 @@ struct Azure {
     issuer: Arc<Issuer>,
     entra: Entra,
     plan: Plan,
-    clock: Arc<ManualTimeSource>,
+    clock: Arc<ManualClock>,
     credential: Arc<AzureCredential>,
 }
 
@@ -502,7 +502,7 @@ async fn azure() -> Azure {
     let plan = plan();
     // Our clock runs two hours behind Entra's (the wall clock), so an assertion can be valid
     // for us and expired for Entra (AADSTS700024).
-    let clock = Arc::new(ManualTimeSource::new(
+    let clock = Arc::new(ManualClock::new(
         SystemTime::now() - Duration::from_secs(2 * 3600),
     ));
     let source = {
@@ -525,7 +525,7 @@ async fn azure() -> Azure {
         })
         .token_source(source)
         .env(Env::from_pairs::<&str, &str>([]))
-        .time_source(SharedTimeSource::from_arc(clock.clone()))
+        .time_source(SharedClock::from_arc(clock.clone()))
         .load_budget(AZURE_BUDGET)
         .refresh_window(AZURE_WINDOW)
         .build()

@@ -21,7 +21,7 @@ use azure_core::credentials::TokenCredential as _;
 use azure_core::http::{ClientOptions, Transport};
 use tower::{Layer as _, ServiceExt as _, service_fn};
 use vercel_oidc::local_dev::LocalDevRefresher;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _, TokioTimeSource};
+use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
 use vercel_oidc::verify::{Constraint, ExpectedIssuer, Verifier};
 use vercel_oidc::{
     Env, FileTokenSource, FreshestTokenSlot, OidcToken, RequestContextLayer, TokenSource,
@@ -268,7 +268,7 @@ async fn aws(scan: &mut Scan) {
         .await
         .expect("sts");
     let minted = Arc::new(Mutex::new(Vec::<String>::new()));
-    let clock = SharedTimeSource::new(TokioTimeSource::new());
+    let clock = SharedClock::new(TokioClock::new());
     let source = {
         let (issuer, minted, clock) = (Arc::clone(&issuer), Arc::clone(&minted), clock.clone());
         token_source_fn(move || {

@@ -8,7 +8,7 @@ use tower::{Layer, Service};
 
 use super::{ExpectedIdentity, FreshestTokenSlot, RequestContext, ResponseFuture};
 use crate::env::Env;
-use crate::time::{SharedTimeSource, TimeSource};
+use crate::time::{SharedClock, Clock};
 use crate::token::OidcToken;
 use crate::verify::Verifier;
 
@@ -62,7 +62,7 @@ pub struct RequestContextLayer {
     /// `None`: record only on Vercel.
     record: Option<bool>,
     env: Env,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     verifier: Option<Verifier>,
 }
 
@@ -79,7 +79,7 @@ impl RequestContextLayer {
             slot: Arc::clone(FreshestTokenSlot::global()),
             record: None,
             env: Env::real(),
-            clock: SharedTimeSource::default(),
+            clock: SharedClock::default(),
             verifier: None,
         }
     }
@@ -112,7 +112,7 @@ impl RequestContextLayer {
 
     /// The clock a header token's `exp` and `iat` are checked against when it is offered to the
     /// slot. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -152,7 +152,7 @@ impl RequestContextLayer {
 struct Recorder {
     slot: Arc<FreshestTokenSlot>,
     expected: ExpectedIdentity,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     verifier: Option<Verifier>,
     /// A background verification (waiting for the key set) is running.
     verifying: AtomicBool,

@@ -106,7 +106,7 @@ pub use http::VERCEL_CLI_CLIENT_ID;
 use crate::env::Env;
 use crate::error::Error;
 use crate::source::TokenFuture;
-use crate::time::{SharedTimeSource, TimeSource};
+use crate::time::{SharedClock, Clock};
 use crate::tls::ExtraRoots;
 use crate::token::OidcToken;
 use crate::vercel::{RefreshOidcToken, RefreshRequest};
@@ -141,7 +141,7 @@ struct Inner {
     vercel: Option<PathBuf>,
     cli_timeout: Duration,
     lock_timeout: Duration,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     roots: Option<ExtraRoots>,
     client: OnceLock<Result<reqwest::Client, Error>>,
     /// (OAuth base, discovered token endpoint).
@@ -165,7 +165,7 @@ impl fmt::Debug for LocalDevRefresher {
 
 impl Default for LocalDevRefresher {
     fn default() -> Self {
-        Self::with_clock(SharedTimeSource::default())
+        Self::with_clock(SharedClock::default())
     }
 }
 
@@ -179,7 +179,7 @@ pub struct LocalDevRefresherBuilder {
     vercel: Option<PathBuf>,
     cli_timeout: Option<Duration>,
     lock_timeout: Option<Duration>,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     roots: Option<ExtraRoots>,
 }
 
@@ -231,7 +231,7 @@ impl LocalDevRefresherBuilder {
     }
 
     /// The clock token expiry and `expiresAt` are checked against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -321,7 +321,7 @@ impl LocalDevRefresher {
     }
 
     /// The default refresher with a given clock (what [`crate::VercelTokenSource`] installs).
-    pub(crate) fn with_clock(clock: SharedTimeSource) -> Self {
+    pub(crate) fn with_clock(clock: SharedClock) -> Self {
         Self::builder().time_source(clock).build_unchecked()
     }
 

@@ -24,7 +24,7 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use super::error::{JwksErrorKind, VerifyError};
-use crate::time::SharedTimeSource;
+use crate::time::SharedClock;
 
 /// The largest key-set response read, in bytes.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -135,7 +135,7 @@ pub(crate) enum KeyLookup<'a> {
 pub(crate) struct Jwks {
     url: String,
     client: reqwest::Client,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     max_age_ms: u64,
     cooldown_ms: u64,
     keys: ArcSwapOption<KeySet>,
@@ -161,7 +161,7 @@ impl Jwks {
     pub(crate) fn new(
         url: String,
         client: reqwest::Client,
-        clock: SharedTimeSource,
+        clock: SharedClock,
         max_age: Duration,
         cooldown: Duration,
     ) -> Self {
@@ -414,11 +414,11 @@ mod tests {
     async fn waiting_after_a_completed_fetch_does_not_fetch_again() {
         use vercel_oidc_testkit::{Endpoint, Issuer};
         let issuer = Issuer::start().await.expect("issuer");
-        let clock = crate::time::ManualTimeSource::new(std::time::SystemTime::now());
+        let clock = crate::time::ManualClock::new(std::time::SystemTime::now());
         let jwks = Arc::new(Jwks::new(
             format!("{}/.well-known/jwks", issuer.base_url()),
             crate::tls::http_client(None, Duration::from_secs(10)).expect("client"),
-            SharedTimeSource::new(clock),
+            SharedClock::new(clock),
             Duration::from_secs(600),
             Duration::from_secs(30),
         ));

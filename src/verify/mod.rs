@@ -89,7 +89,7 @@ pub use error::{ConstrainedClaim, JwksErrorKind, VerifierConfigError, VerifyErro
 use crate::env::Env;
 use crate::error::MalformedTokenReason;
 use crate::exchange::{DEFAULT_ISSUER_URL, ISSUER_URL_ENV};
-use crate::time::SharedTimeSource;
+use crate::time::SharedClock;
 use crate::tls::ExtraRoots;
 use crate::token::{Claims, Environment};
 use jwks::{Jwks, KeyLookup};
@@ -236,7 +236,7 @@ struct Inner {
     owner_id: Constraint,
     leeway_ms: i128,
     max_token_len: usize,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     jwks: Arc<Jwks>,
 }
 
@@ -271,7 +271,7 @@ pub struct VerifierBuilder {
     max_token_len: usize,
     jwks_max_age: Duration,
     jwks_cooldown: Duration,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 impl VerifierBuilder {
@@ -347,7 +347,7 @@ impl VerifierBuilder {
 
     /// The clock for `exp` / `nbf` / `iat` and the key-set schedule. Defaults to the system
     /// clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
@@ -484,7 +484,7 @@ impl Verifier {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             jwks_cooldown: DEFAULT_JWKS_COOLDOWN,
-            clock: SharedTimeSource::default(),
+            clock: SharedClock::default(),
         }
     }
 
@@ -716,7 +716,7 @@ impl Deref for KidBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::ManualTimeSource;
+    use crate::time::ManualClock;
     use std::time::UNIX_EPOCH;
 
     fn builder() -> VerifierBuilder {
@@ -902,12 +902,12 @@ mod tests {
 
     #[test]
     fn claim_checks_use_the_injected_clock_and_leeway() {
-        let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
         let v = builder()
             .project_id(Constraint::one_of(["prj_1", "prj_2"]))
             .environment(Environment::Production)
             .owner_id("team_1")
-            .time_source(SharedTimeSource::new(clock))
+            .time_source(SharedClock::new(clock))
             .build()
             .expect("verifier");
         let now = 1_000_000_000u64;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use vercel_oidc::time::{ManualTimeSource, SharedTimeSource};
+use vercel_oidc::time::{ManualClock, SharedClock};
 use vercel_oidc::verify::{
     ConstrainedClaim, Constraint, ExpectedIssuer, JwksErrorKind, Verifier, VerifierBuilder,
     VerifyError,
@@ -28,7 +28,7 @@ fn start_time() -> SystemTime {
 
 struct Setup {
     issuer: Issuer,
-    clock: Arc<ManualTimeSource>,
+    clock: Arc<ManualClock>,
     now: SystemTime,
 }
 
@@ -37,7 +37,7 @@ async fn setup() -> Setup {
     let now = start_time();
     Setup {
         issuer,
-        clock: Arc::new(ManualTimeSource::new(now)),
+        clock: Arc::new(ManualClock::new(now)),
         now,
     }
 }
@@ -47,7 +47,7 @@ impl Setup {
         Verifier::builder(mode, self.issuer.default_audience())
             .env(Env::from_pairs::<&str, &str>([]))
             .issuer_base_url(self.issuer.base_url())
-            .time_source(SharedTimeSource::from_arc(self.clock.clone()))
+            .time_source(SharedClock::from_arc(self.clock.clone()))
             .project_id(PROJECT_ID)
             .environment("production")
             .owner_id(OWNER_ID)
@@ -122,7 +122,7 @@ async fn valid_tokens_verify_in_team_and_global_form() {
             "VERCEL_OIDC_ISSUER_URL",
             s.issuer.base_url(),
         )]))
-        .time_source(SharedTimeSource::from_arc(s.clock.clone()))
+        .time_source(SharedClock::from_arc(s.clock.clone()))
         .project_id(Constraint::Any)
         .environment(Constraint::Any)
         .owner_id(Constraint::Any)

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::ProvideCredentials as _;
-use vercel_oidc::time::SharedTimeSource;
+use vercel_oidc::time::SharedClock;
 use vercel_oidc_testkit::{Endpoint, Fault, StsFault};
 
 use common::{Emulators, OffsetClock, SdkCache, percentile};
@@ -114,7 +114,7 @@ fn main() {
     let emulators = runtime.block_on(Emulators::start());
 
     let ours = |clock: OffsetClock| -> Get {
-        let provider = emulators.ours_with_clock(SharedTimeSource::new(clock));
+        let provider = emulators.ours_with_clock(SharedClock::new(clock));
         Arc::new(move || {
             let provider = provider.clone();
             Box::pin(async move {
@@ -123,7 +123,7 @@ fn main() {
         })
     };
     let ours_behind_sdk = |clock: OffsetClock| -> Get {
-        let provider = emulators.ours_with_clock(SharedTimeSource::new(clock.clone()));
+        let provider = emulators.ours_with_clock(SharedClock::new(clock.clone()));
         let cache = Arc::new(SdkCache::with_clock(provider, clock));
         Arc::new(move || {
             let cache = Arc::clone(&cache);

@@ -9,7 +9,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::time::{SharedClock, Clock as _};
 use vercel_oidc::{
     AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
     SharedTokenSource, TokenSource, VercelTokenSource,
@@ -106,7 +106,7 @@ pub struct AwsCredentialsProviderBuilder {
     audience: Option<String>,
     jti: Option<String>,
     env: Env,
-    clock: Option<SharedTimeSource>,
+    clock: Option<SharedClock>,
     refresh_window: Duration,
     jitter: f64,
     max_attempts: u32,
@@ -239,7 +239,7 @@ impl AwsCredentialsProviderBuilder {
     }
 
     /// The clock credentials' expiry is compared against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
     }

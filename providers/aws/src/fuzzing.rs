@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
-use vercel_oidc::time::{MAX_SERVICE_LIFETIME, ManualTimeSource, SharedTimeSource};
+use vercel_oidc::time::{MAX_SERVICE_LIFETIME, ManualClock, SharedClock};
 use vercel_oidc::{FixedTokenSource, OidcToken, SharedTokenSource};
 
 use crate::load::Loader;
@@ -89,7 +89,7 @@ pub fn sts_response(data: &[u8]) {
         duration_seconds: None,
         provider_id: None,
         source: SharedTokenSource::new(FixedTokenSource::new(token)),
-        clock: SharedTimeSource::new(ManualTimeSource::new(now)),
+        clock: SharedClock::new(ManualClock::new(now)),
         max_attempts: 1,
         initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,

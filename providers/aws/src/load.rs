@@ -10,7 +10,7 @@ use aws_sdk_sts::operation::assume_role_with_web_identity::{
     AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
 };
 use aws_sdk_sts::types::PolicyDescriptorType;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::time::{SharedClock, Clock as _};
 use vercel_oidc::{OidcToken, SharedTokenSource, TokenSource as _};
 
 use crate::error::{Error, StsFailure, sanitize};
@@ -30,7 +30,7 @@ pub(crate) struct Loader {
     pub(crate) duration_seconds: Option<i32>,
     pub(crate) provider_id: Option<String>,
     pub(crate) source: SharedTokenSource,
-    pub(crate) clock: SharedTimeSource,
+    pub(crate) clock: SharedClock,
     pub(crate) max_attempts: u32,
     pub(crate) initial_backoff: Duration,
     pub(crate) max_backoff: Duration,

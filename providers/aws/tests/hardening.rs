@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _, TokioTimeSource};
+use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
 use vercel_oidc::{Env, OidcToken, RequestContext, VercelTokenSource, token_source_fn};
 use vercel_oidc_aws::{AwsCredentialsProvider, Error};
 use vercel_oidc_testkit::{Issuer, Sts, StsFault};
@@ -41,7 +41,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[tokio::test(start_paused = true)]
 async fn an_expiration_more_than_seven_days_away_is_an_invalid_response() {
     let (issuer, sts) = issuer_and_sts().await;
-    let clock = SharedTimeSource::new(TokioTimeSource::new());
+    let clock = SharedClock::new(TokioClock::new());
     let c = clock.clone();
     let source = token_source_fn(move || {
         let raw = issuer.token().audience(AUD).issued_at(c.now()).sign();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _, TokioTimeSource};
+use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_aws::AwsCredentialsProvider;
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};
@@ -23,7 +23,7 @@ async fn no_secret_in_trace_logs() {
         .start()
         .await
         .expect("sts");
-    let clock = SharedTimeSource::new(TokioTimeSource::new());
+    let clock = SharedClock::new(TokioClock::new());
     let minted = Arc::new(Mutex::new(Vec::<String>::new()));
     let (i, m, c) = (Arc::clone(&issuer), Arc::clone(&minted), clock.clone());
     let provider = AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")

@@ -1,7 +1,7 @@
 //! The provider driving the real `aws-sdk-sts` against the testkit's STS emulator and issuer on
 //! 127.0.0.1.
 //!
-//! Time: most tests run on tokio's paused clock. The provider's clock is a `TokioTimeSource`,
+//! Time: most tests run on tokio's paused clock. The provider's clock is a `TokioClock`,
 //! the emulator's clock follows tokio too, and tokens are minted at the tokio-clock "now", so
 //! advancing tokio time moves all three together. Paused time auto-advances only when every task
 //! is idle; a loopback request is never idle for long (the peer's socket is readable as soon as
@@ -17,7 +17,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use futures_util::FutureExt as _;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _, TokioTimeSource};
+use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
 use vercel_oidc::{Env, OidcToken, TokenOrigin, token_source_fn};
 use vercel_oidc_aws::{AwsCredentialsProvider, AwsCredentialsProviderBuilder, RoleArn};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};
@@ -31,7 +31,7 @@ const AUD: &str = "sts.amazonaws.com";
 struct Fixture {
     issuer: Arc<Issuer>,
     sts: Sts,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     /// Tokens handed out by the rotating source, in order.
     minted: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -45,7 +45,7 @@ async fn fixture() -> Fixture {
     Fixture {
         issuer,
         sts,
-        clock: SharedTimeSource::new(TokioTimeSource::new()),
+        clock: SharedClock::new(TokioClock::new()),
         minted: Arc::default(),
     }
 }
@@ -626,7 +626,7 @@ async fn subject_trust_is_enforced() {
     let f = Fixture {
         issuer,
         sts,
-        clock: SharedTimeSource::new(TokioTimeSource::new()),
+        clock: SharedClock::new(TokioClock::new()),
         minted: Arc::default(),
     };
     let err = creds(&f.builder().build().expect("valid"))
@@ -1081,7 +1081,7 @@ async fn ca_file_roots_reach_the_sts_client_tls() {
     let f = Fixture {
         issuer,
         sts,
-        clock: SharedTimeSource::new(TokioTimeSource::new()),
+        clock: SharedClock::new(TokioClock::new()),
         minted: Arc::default(),
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use azure_core::http::ClientMethodOptions;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::time::{SharedClock, Clock as _};
 use vercel_oidc::{
     AudienceExchange, Env, ExchangeRequest, ExtraRoots, OidcToken, SharedTokenSource, TokenSource,
     VercelTokenSource,
@@ -23,7 +23,7 @@ pub(crate) struct Assertions {
     source: SharedTokenSource,
     exchange: Option<(AudienceExchange, ExchangeRequest)>,
     margin: Duration,
-    clock: SharedTimeSource,
+    clock: SharedClock,
 }
 
 impl fmt::Debug for Assertions {
@@ -52,7 +52,7 @@ impl AssertionSettings {
     pub(crate) fn build(
         self,
         env: &Env,
-        clock: &SharedTimeSource,
+        clock: &SharedClock,
         roots: Option<&ExtraRoots>,
     ) -> Result<Assertions, Error> {
         let margin = self.margin.unwrap_or(DEFAULT_ASSERTION_MARGIN);
@@ -200,7 +200,7 @@ impl VercelClientAssertion {
                 source: SharedTokenSource::new(source),
                 exchange: None,
                 margin: DEFAULT_ASSERTION_MARGIN,
-                clock: SharedTimeSource::default(),
+                clock: SharedClock::default(),
             },
         }
     }
@@ -222,7 +222,7 @@ impl azure_identity::ClientAssertion for VercelClientAssertion {
 pub struct VercelClientAssertionBuilder {
     settings: AssertionSettings,
     env: Option<Env>,
-    clock: Option<SharedTimeSource>,
+    clock: Option<SharedClock>,
 }
 
 impl VercelClientAssertionBuilder {
@@ -260,7 +260,7 @@ impl VercelClientAssertionBuilder {
     }
 
     /// The clock expiry is checked against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
     }
@@ -287,7 +287,7 @@ impl VercelClientAssertionBuilder {
 mod tests {
     use super::*;
     use vercel_oidc::FixedTokenSource;
-    use vercel_oidc::time::ManualTimeSource;
+    use vercel_oidc::time::ManualClock;
 
     const FAR: &str =
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2VjcmV0LXNpZ25hdHVyZQ";
@@ -308,7 +308,7 @@ mod tests {
     async fn the_margin_is_checked_against_the_injected_clock() {
         // exp 4102444800 = 2100-01-01.
         let exp = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800);
-        let clock = std::sync::Arc::new(ManualTimeSource::new(exp - Duration::from_secs(31)));
+        let clock = std::sync::Arc::new(ManualClock::new(exp - Duration::from_secs(31)));
         let assertions = AssertionSettings {
             source: Some(SharedTokenSource::new(FixedTokenSource::new(
                 OidcToken::parse(FAR).expect("token"),
@@ -317,7 +317,7 @@ mod tests {
         }
         .build(
             &Env::from_pairs::<&str, &str>([]),
-            &SharedTimeSource::from_arc(clock.clone()),
+            &SharedClock::from_arc(clock.clone()),
             None,
         )
         .expect("builds");

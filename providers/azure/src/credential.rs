@@ -10,7 +10,7 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use azure_core::http::{ClientOptions, Pipeline, RetryOptions, Transport, Url};
 use futures_util::future::BoxFuture;
 use vercel_oidc::cache::RefreshAheadCache;
-use vercel_oidc::time::SharedTimeSource;
+use vercel_oidc::time::SharedClock;
 use vercel_oidc::{AudienceExchange, Env, ExtraRoots, SharedTokenSource, TokenSource};
 
 use crate::assertion::AssertionSettings;
@@ -68,7 +68,7 @@ pub struct AzureCredential {
     caches: ArcSwap<Vec<Arc<ScopeCache>>>,
     insert: Mutex<()>,
     refresh_window: Duration,
-    clock: SharedTimeSource,
+    clock: SharedClock,
     tenant_id: String,
 }
 
@@ -208,7 +208,7 @@ pub struct AzureCredentialBuilder {
     client_options: Option<ClientOptions>,
     assertion: AssertionSettings,
     env: Option<Env>,
-    clock: Option<SharedTimeSource>,
+    clock: Option<SharedClock>,
     refresh_window: Option<Duration>,
     load_budget: Option<Duration>,
 }
@@ -302,7 +302,7 @@ impl AzureCredentialBuilder {
     }
 
     /// The clock expiry is compared against. Defaults to the system clock.
-    pub fn time_source(mut self, clock: SharedTimeSource) -> Self {
+    pub fn time_source(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
     }

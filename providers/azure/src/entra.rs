@@ -8,7 +8,7 @@ use azure_core::http::headers::{self, HeaderName, RETRY_AFTER_MS, X_MS_RETRY_AFT
 use azure_core::http::{Context, Method, Pipeline, PipelineSendOptions, Request, Url};
 use azure_core::time::OffsetDateTime;
 use tokio::time::Instant;
-use vercel_oidc::time::{SharedTimeSource, TimeSource as _};
+use vercel_oidc::time::{SharedClock, Clock as _};
 
 use crate::assertion::Assertions;
 use crate::error::{Error, parse_entra_error};
@@ -59,7 +59,7 @@ pub(crate) struct Fetcher {
     pub(crate) client_id: String,
     pub(crate) pipeline: Pipeline,
     pub(crate) assertions: Assertions,
-    pub(crate) clock: SharedTimeSource,
+    pub(crate) clock: SharedClock,
     /// `None` when the caller's own retry policy runs in the pipeline.
     pub(crate) retry: Option<RetryBudget>,
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use azure_core::credentials::{AccessToken, TokenCredential};
 use azure_core::http::{ClientOptions, FixedRetryOptions, RetryOptions, Transport};
 use futures_util::FutureExt as _;
-use vercel_oidc::time::{ManualTimeSource, SharedTimeSource};
+use vercel_oidc::time::{ManualClock, SharedClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_azure::{AzureCredential, Error, VercelClientAssertion};
 use vercel_oidc_testkit::entra::{Entra, EntraFault, FederatedCredential};
@@ -26,7 +26,7 @@ struct World {
     issuer: Arc<Issuer>,
     entra: Entra,
     assertions: Arc<AtomicUsize>,
-    clock: Arc<ManualTimeSource>,
+    clock: Arc<ManualClock>,
 }
 
 /// A shorter load budget keeps real-time backoff in tests to tens of milliseconds (5 s: delays
@@ -52,7 +52,7 @@ async fn world_with(
         issuer,
         entra,
         assertions: Arc::new(AtomicUsize::new(0)),
-        clock: Arc::new(ManualTimeSource::new(SystemTime::now())),
+        clock: Arc::new(ManualClock::new(SystemTime::now())),
     }
 }
 
@@ -85,7 +85,7 @@ impl World {
             })
             .token_source(source)
             .env(Env::from_pairs::<&str, &str>([]))
-            .time_source(SharedTimeSource::from_arc(self.clock.clone()))
+            .time_source(SharedClock::from_arc(self.clock.clone()))
             .load_budget(BUDGET)
     }
 
@@ -322,7 +322,7 @@ async fn aadsts700024_is_retried_once_with_a_fresh_assertion() {
                 .lifetime(Duration::from_secs(2 * 3600))
                 .sign()
         }))
-        .time_source(SharedTimeSource::new(ManualTimeSource::new(behind)))
+        .time_source(SharedClock::new(ManualClock::new(behind)))
         .build()
         .expect("builds");
     let error = token(&credential, VAULT)

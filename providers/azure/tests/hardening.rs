@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{AsyncRawResponse, ClientOptions, HttpClient, Request, Transport};
 use serde_json::Value;
-use vercel_oidc::time::{ManualTimeSource, SharedTimeSource};
+use vercel_oidc::time::{ManualClock, SharedClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_azure::{AzureCredential, Error};
 use vercel_oidc_testkit::Issuer;
@@ -88,7 +88,7 @@ async fn an_out_of_range_expires_in_is_a_typed_error_and_the_next_call_works() {
         })
         .token_source(source)
         .env(Env::from_pairs::<&str, &str>([]))
-        .time_source(SharedTimeSource::new(ManualTimeSource::new(
+        .time_source(SharedClock::new(ManualClock::new(
             SystemTime::now(),
         )))
         .load_budget(Duration::from_secs(2))

@@ -29,7 +29,7 @@ use aws_smithy_runtime_api::client::runtime_components::{
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 use vercel_oidc::Env;
-use vercel_oidc::time::SharedTimeSource;
+use vercel_oidc::time::SharedClock;
 use vercel_oidc_aws::{AwsCredentialsProvider, AwsCredentialsProviderBuilder};
 use vercel_oidc_testkit::{Issuer, Sts};
 
@@ -89,7 +89,7 @@ impl Emulators {
         self.ours_builder().build().expect("our provider")
     }
 
-    pub fn ours_with_clock(&self, clock: SharedTimeSource) -> AwsCredentialsProvider {
+    pub fn ours_with_clock(&self, clock: SharedClock) -> AwsCredentialsProvider {
         self.ours_builder()
             .time_source(clock)
             .build()
@@ -222,7 +222,7 @@ impl SdkCache {
     }
 }
 
-/// The system clock plus an adjustable offset: both our `TimeSource` and the SDK's, so a bench
+/// The system clock plus an adjustable offset: both our `Clock` and the SDK's, so a bench
 /// can move both caches to their refresh point without waiting for it.
 #[derive(Debug, Clone, Default)]
 pub struct OffsetClock {
@@ -240,7 +240,7 @@ impl OffsetClock {
     }
 }
 
-impl vercel_oidc::time::TimeSource for OffsetClock {
+impl vercel_oidc::time::Clock for OffsetClock {
     fn now(&self) -> SystemTime {
         OffsetClock::now(self)
     }
