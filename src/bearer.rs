@@ -32,11 +32,12 @@
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
 
+use crate::chain::VercelTokenSource;
 use crate::error::Error;
+#[cfg(feature = "exchange")]
 use crate::exchange::{AudienceExchange, ExchangeRequest, ExchangeTokenSource};
 use crate::source::{SharedTokenSource, TokenSource};
 use crate::token::OidcToken;
-use crate::vercel::VercelTokenSource;
 
 /// Attaches the current Vercel OIDC token as a sensitive `Authorization: Bearer` header.
 ///
@@ -62,7 +63,9 @@ impl BearerAuth {
 
     /// Exchanges every token for `request`'s audience through `exchange` before sending it
     /// (cached by the exchange until the new token expires). Defaults to no exchange: the
-    /// source's token is sent as it is.
+    /// source's token is sent as it is. (Feature `exchange`.)
+    #[cfg(feature = "exchange")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "exchange")))]
     pub fn exchange(self, exchange: AudienceExchange, request: ExchangeRequest) -> Self {
         Self::new(ExchangeTokenSource::new(self.source, exchange, request))
     }

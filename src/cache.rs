@@ -58,7 +58,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
 use crate::context::RequestContext;
-use crate::time::{SharedClock, Clock, system_time_to_ms};
+use crate::time::{Clock, SharedClock, system_time_to_ms};
 
 /// Default refresh window: refresh this long before expiry.
 pub const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(300);
@@ -1025,9 +1025,7 @@ mod tests {
         for _ in 0..64 {
             let cache = RefreshAheadCache::builder()
                 .jitter(0.5)
-                .time_source(SharedClock::new(TokioClock::starting_at(
-                    epoch_start(),
-                )))
+                .time_source(SharedClock::new(TokioClock::starting_at(epoch_start())))
                 .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
             assert_eq!(cache.get().await, Ok(1));
             let expires = system_time_to_ms(epoch_start() + HOUR);
@@ -1041,9 +1039,7 @@ mod tests {
         // Without jitter: exactly the window.
         let cache = RefreshAheadCache::builder()
             .jitter(0.0)
-            .time_source(SharedClock::new(TokioClock::starting_at(
-                epoch_start(),
-            )))
+            .time_source(SharedClock::new(TokioClock::starting_at(epoch_start())))
             .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
         assert_eq!(cache.get().await, Ok(1));
         assert_eq!(
@@ -1058,9 +1054,7 @@ mod tests {
         let cache = RefreshAheadCache::builder()
             .jitter(0.0)
             .refresh_window(Duration::from_secs(60))
-            .time_source(SharedClock::new(TokioClock::starting_at(
-                epoch_start(),
-            )))
+            .time_source(SharedClock::new(TokioClock::starting_at(epoch_start())))
             .build(|| async { Ok::<_, ()>((1u8, epoch_start() + HOUR)) });
         assert_eq!(cache.get().await, Ok(1));
         let next = cache.inner.next_check_ms.load(Ordering::SeqCst);

@@ -560,10 +560,12 @@ impl Error {
         }
     }
 
+    #[cfg_attr(not(feature = "local-dev"), allow(dead_code))]
     pub(crate) fn local_dev(kind: LocalDevErrorKind) -> Self {
         Self::LocalDev { kind, source: None }
     }
 
+    #[cfg_attr(not(feature = "local-dev"), allow(dead_code))]
     pub(crate) fn local_dev_with(
         kind: LocalDevErrorKind,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -1,4 +1,4 @@
-//! Audience exchange (SPEC §7): trade a Vercel OIDC token for one with another `aud`.
+//! Audience exchange: trade a Vercel OIDC token for one with another `aud`.
 //!
 //! `POST {issuer}/~token` with JSON `{"token", "aud", "jti"?}` answers JSON with a string `token`
 //! and an optional numeric `expiry` (unix seconds). Results are cached in memory by
@@ -19,17 +19,14 @@ use std::time::SystemTime;
 use lru::LruCache;
 use serde::Deserialize;
 
+use crate::config::OidcConfig;
 use crate::env::Env;
 use crate::error::{Error, ExchangeErrorKind};
+use crate::http::ExtraRoots;
 use crate::source::{SharedTokenSource, TokenFuture, TokenSource};
-use crate::time::{SharedClock, Clock};
-use crate::tls::ExtraRoots;
+use crate::time::{Clock, SharedClock};
 use crate::token::{OidcToken, unix_to_system_time};
 
-/// The env var that overrides the issuer base URL.
-pub const ISSUER_URL_ENV: &str = "VERCEL_OIDC_ISSUER_URL";
-/// The default issuer base URL.
-pub const DEFAULT_ISSUER_URL: &str = "https://oidc.vercel.com";
 /// How many exchanged tokens the cache keeps.
 pub const EXCHANGE_CACHE_CAPACITY: usize = 1000;
 
@@ -102,37 +99,42 @@ impl fmt::Debug for AudienceExchange {
 /// Builder for [`AudienceExchange`].
 #[derive(Debug, Default)]
 pub struct AudienceExchangeBuilder {
-    issuer_url: Option<String>,
-    env: Env,
-    roots: Option<ExtraRoots>,
-    clock: SharedClock,
+    config: OidcConfig,
     capacity: Option<NonZeroUsize>,
 }
 
 impl AudienceExchangeBuilder {
-    /// The issuer base URL (`{issuer}/~token` is called). Defaults to `VERCEL_OIDC_ISSUER_URL`,
-    /// else `https://oidc.vercel.com`.
+    /// The shared settings: env, clock, extra roots, issuer base URL and HTTP client.
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
+        self
+    }
+
+    /// The issuer base URL (`{issuer}/~token` is called; shorthand for the [`OidcConfig`]
+    /// field). Defaults to `VERCEL_OIDC_ISSUER_URL`, else `https://oidc.vercel.com`.
     pub fn issuer_url(mut self, url: impl Into<String>) -> Self {
-        self.issuer_url = Some(url.into());
+        self.config.set_issuer_url(url.into());
         self
     }
 
-    /// Where `VERCEL_OIDC_ISSUER_URL` and `VERCEL_OIDC_CA_FILE` are read. Defaults to the process
-    /// environment.
+    /// Where `VERCEL_OIDC_ISSUER_URL` and `VERCEL_OIDC_CA_FILE` are read (shorthand for the
+    /// [`OidcConfig`] field). Defaults to the process environment.
     pub fn env(mut self, env: Env) -> Self {
-        self.env = env;
+        self.config.set_env(env);
         self
     }
 
-    /// Extra trust roots. Defaults to `VERCEL_OIDC_CA_FILE`, if set.
+    /// Extra trust roots (shorthand for the [`OidcConfig`] field). Defaults to
+    /// `VERCEL_OIDC_CA_FILE`, if set.
     pub fn extra_roots(mut self, roots: ExtraRoots) -> Self {
-        self.roots = Some(roots);
+        self.config.set_extra_roots(roots);
         self
     }
 
-    /// The clock cached tokens' expiry is compared against. Defaults to the system clock.
+    /// The clock cached tokens' expiry is compared against (shorthand for the [`OidcConfig`]
+    /// field). Defaults to the system clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.config.set_clock(clock);
         self
     }
 
@@ -144,34 +146,24 @@ impl AudienceExchangeBuilder {
 
     /// Builds the exchange. Fails on an invalid issuer URL or CA file.
     pub fn build(self) -> Result<AudienceExchange, Error> {
-        let base = match self.issuer_url {
-            Some(url) => url,
-            None => self
-                .env
-                .get_non_empty(ISSUER_URL_ENV)
-                .unwrap_or_else(|| DEFAULT_ISSUER_URL.to_owned()),
-        };
+        let base = self.config.issuer_url();
         // The token is posted there: https only (http on loopback for tests).
-        let checked = crate::tls::check_base_url(&base).map_err(|reason| {
+        let checked = crate::http::check_base_url(&base).map_err(|reason| {
             Error::config(format!(
                 "issuer URL {:?}: {reason}",
-                crate::tls::redact_url(&base)
+                crate::http::redact_url(&base)
             ))
         })?;
         let token_url = format!("{}/~token", checked.trim_end_matches('/'));
-        let roots = match self.roots {
-            Some(roots) => Some(roots),
-            None => ExtraRoots::from_env(&self.env)?,
-        };
         let capacity = self
             .capacity
             .unwrap_or(NonZeroUsize::new(EXCHANGE_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN));
         Ok(AudienceExchange {
             inner: Arc::new(ExchangeInner {
                 token_url,
-                client: crate::tls::http_client(roots.as_ref(), crate::tls::DEFAULT_HTTP_TIMEOUT)?,
+                client: self.config.http_client()?,
                 cache: Mutex::new(LruCache::new(capacity)),
-                clock: self.clock,
+                clock: self.config.clock().clone(),
             }),
         })
     }

@@ -65,60 +65,86 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
 pub mod bearer;
 pub mod cache;
+mod chain;
+mod config;
 mod context;
 mod env;
 mod error;
+#[cfg(feature = "exchange")]
 mod exchange;
-#[cfg(any(test, feature = "fuzzing"))]
+mod functions;
+#[cfg(any(test, feature = "__fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod headers;
+mod get;
+mod http;
 mod identity;
 mod limits;
+#[cfg(feature = "local-dev")]
+#[cfg_attr(docsrs, doc(cfg(feature = "local-dev")))]
 pub mod local_dev;
+#[doc(hidden)]
 pub mod retry;
 mod source;
 pub mod time;
-mod tls;
 mod token;
 mod trace;
-mod vercel;
+#[cfg(feature = "verifier")]
+#[cfg_attr(docsrs, doc(cfg(feature = "verifier")))]
 pub mod verify;
 
+pub use chain::{VercelTokenSource, VercelTokenSourceBuilder};
+pub use config::{DEFAULT_ISSUER_URL, ISSUER_URL_ENV, OidcConfig};
 pub use context::{
     FreshestTokenSlot, INTERNAL_OIDC_TOKEN_HEADER, OIDC_TOKEN_HEADER, RequestContext,
-    RequestContextLayer, RequestContextService, ResponseFuture, freshest_header_token,
+    freshest_header_token,
 };
+#[cfg(feature = "layer")]
+pub use context::{RequestContextLayer, RequestContextService, ResponseFuture};
 pub use env::Env;
 pub use error::{Error, ExchangeErrorKind, Lookup, MalformedTokenReason, TokenOrigin};
+#[cfg(feature = "exchange")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exchange")))]
 pub use exchange::{
-    AudienceExchange, AudienceExchangeBuilder, DEFAULT_ISSUER_URL, EXCHANGE_CACHE_CAPACITY,
-    ExchangeRequest, ExchangeTokenSource, ISSUER_URL_ENV,
+    AudienceExchange, AudienceExchangeBuilder, EXCHANGE_CACHE_CAPACITY, ExchangeRequest,
+    ExchangeTokenSource,
 };
-pub use headers::{Geo, VercelEnv, geolocation, get_env, ip_address};
+pub use functions::{Geo, VercelEnv, geolocation, get_env, ip_address};
+pub use get::{
+    TokenOptions, get_vercel_oidc_token, get_vercel_oidc_token_sync, get_vercel_oidc_token_with,
+};
+pub use http::{CA_FILE_ENV, ExtraRoots, InvalidEndpointUrl, check_endpoint_url, redact_url};
 pub use identity::{
     Explanation, IdentityError, IssuerMode, SubjectRule, TokenIdentity, TrustScope,
 };
 pub use source::{
-    ChainTokenSource, EnvTokenSource, FileTokenSource, FixedTokenSource, FnTokenSource,
-    SharedTokenSource, TokenFuture, TokenSource, token_source_fn,
+    ChainTokenSource, ENV_TOKEN, ENV_TOKEN_FILE, EnvTokenSource, FileTokenSource, FixedTokenSource,
+    FnTokenSource, RefreshOidcToken, RefreshRequest, SharedTokenSource, TokenFuture, TokenSource,
+    token_source_fn,
 };
-pub use tls::{CA_FILE_ENV, ExtraRoots, InvalidEndpointUrl, check_endpoint_url, redact_url};
 pub use token::{Audience, Claims, Environment, MAX_TOKEN_LEN, OidcToken};
-pub use vercel::{
-    ENV_TOKEN, ENV_TOKEN_FILE, RefreshOidcToken, RefreshRequest, TokenOptions, VercelTokenSource,
-    VercelTokenSourceBuilder, get_vercel_oidc_token, get_vercel_oidc_token_sync,
-    get_vercel_oidc_token_with,
-};
 
+#[cfg(feature = "bearer")]
 pub use bearer::BearerAuth;
+#[cfg(feature = "local-dev")]
 pub use local_dev::LocalDevRefresher;
+#[cfg(feature = "verifier")]
 pub use verify::{Verifier, VerifierBuilder, VerifyError, VerifyLayer};
 
 /// Re-exported so users can name the secret types without a direct dependency.
 pub use secrecy;
+
+/// Building blocks for this workspace's provider crates (`vercel-oidc-aws`,
+/// `vercel-oidc-azure`): not a stable API, may change in any release.
+#[doc(hidden)]
+pub mod internal {
+    #[cfg(feature = "__http")]
+    pub use crate::http::http_client;
+}
 
 #[cfg(test)]
 pub(crate) mod test_util {

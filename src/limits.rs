@@ -11,10 +11,12 @@ use std::path::Path;
 /// Cap for a file or body holding one OIDC token (Vercel's are about 1 KiB).
 pub(crate) const TOKEN_MAX: u64 = 16 * 1024;
 /// Cap for a JSON configuration or cache file (`project.json`, `auth.json`, token cache).
+#[cfg_attr(not(feature = "local-dev"), allow(dead_code))]
 pub(crate) const JSON_FILE_MAX: u64 = 1024 * 1024;
 /// Cap for a PEM file of extra trust roots.
 pub(crate) const PEM_MAX: u64 = 1024 * 1024;
 /// Cap for a small JSON response body (a token endpoint, the audience exchange, OAuth discovery).
+#[cfg_attr(not(feature = "__http"), allow(dead_code))]
 pub(crate) const SMALL_BODY_MAX: usize = 256 * 1024;
 
 /// Why a bounded file read failed.
@@ -121,6 +123,7 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
 
 /// Why a bounded body read failed.
 #[derive(Debug)]
+#[cfg(feature = "__http")]
 pub(crate) enum BodyReadError {
     /// The body is larger than the cap (in bytes).
     TooLarge(usize),
@@ -128,6 +131,7 @@ pub(crate) enum BodyReadError {
     Transport(reqwest::Error),
 }
 
+#[cfg(feature = "__http")]
 impl std::fmt::Display for BodyReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -137,6 +141,7 @@ impl std::fmt::Display for BodyReadError {
     }
 }
 
+#[cfg(feature = "__http")]
 impl std::error::Error for BodyReadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -146,6 +151,7 @@ impl std::error::Error for BodyReadError {
     }
 }
 
+#[cfg(feature = "__http")]
 /// Reads a response body of at most `cap` bytes, refusing a larger `Content-Length` before reading
 /// and stopping as soon as the streamed body passes the cap.
 pub(crate) async fn read_body(

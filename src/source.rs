@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -18,6 +19,63 @@ use crate::env::Env;
 use crate::error::{Error, TokenOrigin};
 use crate::limits::{FileReadError, TOKEN_MAX, read_regular_file_to_string};
 use crate::token::OidcToken;
+
+/// The env var holding the token.
+pub const ENV_TOKEN: &str = "VERCEL_OIDC_TOKEN";
+/// The env var naming a file that holds the token.
+pub const ENV_TOKEN_FILE: &str = "VERCEL_OIDC_TOKEN_FILE";
+
+/// What a refresh hook is asked for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshRequest {
+    /// Project id or name to mint for; `None` means "from `.vercel/project.json`".
+    pub project: Option<String>,
+    /// Team id or slug; `None` means "from `.vercel/project.json`".
+    pub team: Option<String>,
+    /// The refreshed token must not expire within this buffer.
+    pub expiration_buffer: Duration,
+    /// The environment the chain reads.
+    pub env: Env,
+}
+
+impl RefreshRequest {
+    /// A request reading `env`, with the project and team from `.vercel/project.json` and no
+    /// buffer.
+    pub fn new(env: Env) -> Self {
+        Self {
+            project: None,
+            team: None,
+            expiration_buffer: Duration::ZERO,
+            env,
+        }
+    }
+
+    /// Sets [`RefreshRequest::project`].
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// Sets [`RefreshRequest::team`].
+    pub fn team(mut self, team: impl Into<String>) -> Self {
+        self.team = Some(team.into());
+        self
+    }
+
+    /// Sets [`RefreshRequest::expiration_buffer`].
+    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
+        self.expiration_buffer = buffer;
+        self
+    }
+}
+
+/// A way to get a new token when the chain has none (or only an expired one): in local
+/// development, the Vercel API with the Vercel CLI's login.
+pub trait RefreshOidcToken: Send + Sync + fmt::Debug {
+    /// Returns a fresh token for `request`.
+    fn refresh_oidc_token<'a>(&'a self, request: &'a RefreshRequest) -> TokenFuture<'a>;
+}
 
 /// The future returned by [`TokenSource::token`].
 ///
@@ -168,7 +226,7 @@ impl EnvTokenSource {
 
     /// Reads `VERCEL_OIDC_TOKEN`.
     pub fn vercel() -> Self {
-        Self::new(crate::vercel::ENV_TOKEN)
+        Self::new(ENV_TOKEN)
     }
 
     /// Reads from `env` instead of the process environment. Defaults to the process environment.

@@ -29,7 +29,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use azure_core::credentials::{AccessToken, TokenCredential as _};
 use azure_core::http::{ClientOptions, Transport};
 use futures_util::FutureExt as _;
-use vercel_oidc::time::{ManualClock, SharedClock, Clock as _, TokioClock};
+use vercel_oidc::time::{Clock as _, ManualClock, SharedClock, TokioClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_aws::AwsCredentialsProvider;
 use vercel_oidc_azure::AzureCredential;

@@ -21,7 +21,7 @@ use azure_core::credentials::TokenCredential as _;
 use azure_core::http::{ClientOptions, Transport};
 use tower::{Layer as _, ServiceExt as _, service_fn};
 use vercel_oidc::local_dev::LocalDevRefresher;
-use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
+use vercel_oidc::time::{Clock as _, SharedClock, TokioClock};
 use vercel_oidc::verify::{Constraint, ExpectedIssuer, Verifier};
 use vercel_oidc::{
     Env, FileTokenSource, FreshestTokenSlot, OidcToken, RequestContextLayer, TokenSource,

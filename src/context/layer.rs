@@ -1,15 +1,18 @@
 //! The tower layer that sets the request context from each request.
 
 use std::sync::Arc;
+#[cfg(feature = "verifier")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
 use super::{ExpectedIdentity, FreshestTokenSlot, RequestContext, ResponseFuture};
+use crate::config::OidcConfig;
 use crate::env::Env;
-use crate::time::{SharedClock, Clock};
+use crate::time::{Clock, SharedClock};
 use crate::token::OidcToken;
+#[cfg(feature = "verifier")]
 use crate::verify::Verifier;
 
 /// A tower [`Layer`] that makes each request's OIDC token header visible to
@@ -63,6 +66,7 @@ pub struct RequestContextLayer {
     record: Option<bool>,
     env: Env,
     clock: SharedClock,
+    #[cfg(feature = "verifier")]
     verifier: Option<Verifier>,
 }
 
@@ -80,8 +84,17 @@ impl RequestContextLayer {
             record: None,
             env: Env::real(),
             clock: SharedClock::default(),
+            #[cfg(feature = "verifier")]
             verifier: None,
         }
+    }
+
+    /// The shared settings: where `VERCEL`, `VERCEL_OIDC_TOKEN`, `VERCEL_ORG_ID` and
+    /// `VERCEL_PROJECT_ID` are read, and the clock header tokens are checked against.
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.env = config.env().clone();
+        self.clock = config.clock().clone();
+        self
     }
 
     /// Whether to record the newest plausible header token for work outside requests.
@@ -117,7 +130,8 @@ impl RequestContextLayer {
         self
     }
 
-    /// Verifies each new header token with `verifier` before it may enter the slot. Defaults
+    /// Verifies each new header token with `verifier` before it may enter the slot (feature
+    /// `verifier`). Defaults
     /// to none: the slot's plausibility rules only.
     ///
     /// Only tokens that would enter the slot are checked (one signature check per new, newer
@@ -141,6 +155,8 @@ impl RequestContextLayer {
     /// let layer = RequestContextLayer::new().verifier(verifier);
     /// # let _ = layer; Ok(()) }
     /// ```
+    #[cfg(feature = "verifier")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "verifier")))]
     pub fn verifier(mut self, verifier: Verifier) -> Self {
         self.verifier = Some(verifier);
         self
@@ -153,19 +169,32 @@ struct Recorder {
     slot: Arc<FreshestTokenSlot>,
     expected: ExpectedIdentity,
     clock: SharedClock,
+    #[cfg(feature = "verifier")]
     verifier: Option<Verifier>,
     /// A background verification (waiting for the key set) is running.
+    #[cfg(feature = "verifier")]
     verifying: AtomicBool,
 }
 
 impl Recorder {
     fn offer(self: &Arc<Self>, token: &OidcToken) {
         let now = self.clock.now();
-        // The slot logs the reason of a refusal.
-        let Some(verifier) = &self.verifier else {
-            let _ = self.slot.offer_expecting(token, now, &self.expected);
+        #[cfg(feature = "verifier")]
+        if let Some(verifier) = &self.verifier {
+            self.offer_verified(verifier, token, now);
             return;
-        };
+        }
+        // The slot logs the reason of a refusal.
+        let _ = self.slot.offer_expecting(token, now, &self.expected);
+    }
+
+    #[cfg(feature = "verifier")]
+    fn offer_verified(
+        self: &Arc<Self>,
+        verifier: &Verifier,
+        token: &OidcToken,
+        now: std::time::SystemTime,
+    ) {
         if self.slot.would_take(token, now, &self.expected).is_err() {
             return;
         }
@@ -181,6 +210,7 @@ impl Recorder {
     }
 
     /// Verifies `token` in a task that may fetch the key set; at most one at a time.
+    #[cfg(feature = "verifier")]
     fn verify_in_background(self: &Arc<Self>, token: &OidcToken) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::debug!(
@@ -214,8 +244,10 @@ impl Recorder {
 }
 
 /// Clears the "verifying" flag when dropped.
+#[cfg(feature = "verifier")]
 struct Running<'a>(&'a AtomicBool);
 
+#[cfg(feature = "verifier")]
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
@@ -232,7 +264,9 @@ impl<S> Layer<S> for RequestContextLayer {
                 slot: Arc::clone(&self.slot),
                 expected: ExpectedIdentity::from_env(&self.env),
                 clock: self.clock.clone(),
+                #[cfg(feature = "verifier")]
                 verifier: self.verifier.clone(),
+                #[cfg(feature = "verifier")]
                 verifying: AtomicBool::new(false),
             })
         });

@@ -32,7 +32,9 @@
 //! fail. [`RequestContextLayer::verifier`] verifies each new token before it is offered. Header
 //! tokens longer than [`crate::MAX_TOKEN_LEN`] or not shaped like a JWT are ignored.
 
+#[cfg(feature = "layer")]
 mod future;
+#[cfg(feature = "layer")]
 mod layer;
 
 use std::future::Future;
@@ -46,7 +48,9 @@ use crate::env::Env;
 use crate::error::MalformedTokenReason;
 use crate::token::{Claims, OidcToken};
 
+#[cfg(feature = "layer")]
 pub use future::ResponseFuture;
+#[cfg(feature = "layer")]
 pub use layer::{RequestContextLayer, RequestContextService};
 
 /// The header Vercel puts the function's OIDC token in.
@@ -61,10 +65,13 @@ const SLOT_MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const SLOT_IAT_LEEWAY_SECS: i64 = 60;
 
 /// The env var that says the process runs on Vercel (`1`).
+#[cfg_attr(not(feature = "layer"), allow(dead_code))]
 const ENV_VERCEL: &str = "VERCEL";
 /// The Vercel CLI's project id variable; when set, recorded tokens must carry this `project_id`.
+#[cfg_attr(not(feature = "layer"), allow(dead_code))]
 const ENV_PROJECT_ID: &str = "VERCEL_PROJECT_ID";
 /// The Vercel CLI's team id variable; when set, recorded tokens must carry this `owner_id`.
+#[cfg_attr(not(feature = "layer"), allow(dead_code))]
 const ENV_ORG_ID: &str = "VERCEL_ORG_ID";
 
 tokio::task_local! {
@@ -256,9 +263,10 @@ pub(crate) struct ExpectedIdentity {
 impl ExpectedIdentity {
     /// The claims of `VERCEL_OIDC_TOKEN` (trusted configuration; expired or not), else
     /// `VERCEL_ORG_ID` and `VERCEL_PROJECT_ID`.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
     pub(crate) fn from_env(env: &Env) -> Self {
         let mut expected = Self::default();
-        if let Some(raw) = env.get_non_empty(crate::vercel::ENV_TOKEN) {
+        if let Some(raw) = env.get_non_empty(crate::source::ENV_TOKEN) {
             match OidcToken::parse(raw) {
                 Ok(token) => {
                     let claims = token.unverified_claims();
@@ -296,6 +304,7 @@ impl ExpectedIdentity {
 }
 
 /// `true` when `env` says the process runs on Vercel (`VERCEL=1`).
+#[cfg_attr(not(feature = "layer"), allow(dead_code))]
 pub(crate) fn on_vercel(env: &Env) -> bool {
     env.get(ENV_VERCEL).as_deref() == Some("1")
 }
@@ -372,6 +381,7 @@ impl FreshestTokenSlot {
 
     /// Every check of [`FreshestTokenSlot::offer_expecting`], without recording: whether the
     /// token would enter now (the layer checks this before it spends a signature check).
+    #[cfg_attr(not(all(feature = "layer", feature = "verifier")), allow(dead_code))]
     pub(crate) fn would_take(
         &self,
         token: &OidcToken,

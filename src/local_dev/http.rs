@@ -93,7 +93,7 @@ pub(crate) async fn discover_token_endpoint(
         .get("token_endpoint")
         .and_then(Value::as_str)
         .ok_or_else(|| http_err(step, HttpFailure::InvalidResponse))?;
-    if let Err(reason) = crate::tls::check_base_url(endpoint) {
+    if let Err(reason) = crate::http::check_base_url(endpoint) {
         // The endpoint is the service's answer, not a secret; it is not echoed all the same.
         tracing::debug!(
             reason,

@@ -103,13 +103,14 @@ use secrecy::{ExposeSecret, SecretString};
 pub use crate::error::{HttpFailure, LocalDevErrorKind, RefreshStep};
 pub use http::VERCEL_CLI_CLIENT_ID;
 
+use crate::config::OidcConfig;
 use crate::env::Env;
 use crate::error::Error;
+use crate::http::ExtraRoots;
 use crate::source::TokenFuture;
-use crate::time::{SharedClock, Clock};
-use crate::tls::ExtraRoots;
+use crate::source::{RefreshOidcToken, RefreshRequest};
+use crate::time::{Clock, SharedClock};
 use crate::token::OidcToken;
-use crate::vercel::{RefreshOidcToken, RefreshRequest};
 use files::{FileLock, JsonFile};
 use paths::ProjectIds;
 
@@ -143,6 +144,7 @@ struct Inner {
     lock_timeout: Duration,
     clock: SharedClock,
     roots: Option<ExtraRoots>,
+    given_client: Option<reqwest::Client>,
     client: OnceLock<Result<reqwest::Client, Error>>,
     /// (OAuth base, discovered token endpoint).
     token_endpoint: Mutex<Option<(String, String)>>,
@@ -165,7 +167,7 @@ impl fmt::Debug for LocalDevRefresher {
 
 impl Default for LocalDevRefresher {
     fn default() -> Self {
-        Self::with_clock(SharedClock::default())
+        Self::builder().build_unchecked()
     }
 }
 
@@ -181,9 +183,24 @@ pub struct LocalDevRefresherBuilder {
     lock_timeout: Option<Duration>,
     clock: SharedClock,
     roots: Option<ExtraRoots>,
+    client: Option<reqwest::Client>,
 }
 
 impl LocalDevRefresherBuilder {
+    /// The shared settings: the clock, explicit extra roots and the HTTP client. (The refresh
+    /// reads env vars from each [`RefreshRequest`]'s [`Env`], which the token chain fills from
+    /// its own configuration.)
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.clock = config.clock().clone();
+        if let Some(roots) = &config.explicit_roots {
+            self.roots = Some(roots.clone());
+        }
+        if let Some(client) = &config.explicit_client {
+            self.client = Some(client.clone());
+        }
+        self
+    }
+
     /// The Vercel API base URL. Defaults to `VERCEL_OIDC_API_URL`, else `https://api.vercel.com`.
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
         self.api_url = Some(url.into());
@@ -265,6 +282,7 @@ impl LocalDevRefresherBuilder {
                 lock_timeout: self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
                 clock: self.clock,
                 roots: self.roots,
+                given_client: self.client,
                 client: OnceLock::new(),
                 token_endpoint: Mutex::new(None),
             }),
@@ -292,12 +310,14 @@ fn base_from(
 
 /// The CLI login and the mint's bearer go to these URLs: https only (http on loopback).
 fn check_base_url(name: &str, url: &str) -> Result<(), Error> {
-    crate::tls::check_base_url(url).map(drop).map_err(|reason| {
-        Error::config(format!(
-            "{name} {:?}: {reason}",
-            crate::tls::redact_url(url)
-        ))
-    })
+    crate::http::check_base_url(url)
+        .map(drop)
+        .map_err(|reason| {
+            Error::config(format!(
+                "{name} {:?}: {reason}",
+                crate::http::redact_url(url)
+            ))
+        })
 }
 
 /// Everything one refresh needs, resolved before the single flight starts.
@@ -320,9 +340,10 @@ impl LocalDevRefresher {
         LocalDevRefresherBuilder::default()
     }
 
-    /// The default refresher with a given clock (what [`crate::VercelTokenSource`] installs).
-    pub(crate) fn with_clock(clock: SharedClock) -> Self {
-        Self::builder().time_source(clock).build_unchecked()
+    /// The default refresher with a given configuration (what [`crate::VercelTokenSource`]
+    /// installs).
+    pub(crate) fn with_config(config: &OidcConfig) -> Self {
+        Self::builder().configure(config).build_unchecked()
     }
 
     /// A fresh token for `request` (see the [module docs](self)).
@@ -400,13 +421,16 @@ impl Inner {
     }
 
     fn client(&self, env: &Env) -> Result<reqwest::Client, Error> {
+        if let Some(client) = &self.given_client {
+            return Ok(client.clone());
+        }
         self.client
             .get_or_init(|| {
                 let roots = match &self.roots {
                     Some(roots) => Some(roots.clone()),
                     None => ExtraRoots::from_env(env)?,
                 };
-                crate::tls::http_client(roots.as_ref(), crate::tls::DEFAULT_HTTP_TIMEOUT)
+                crate::http::http_client(roots.as_ref(), crate::http::DEFAULT_HTTP_TIMEOUT)
             })
             .clone()
     }

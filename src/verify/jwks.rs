@@ -417,7 +417,7 @@ mod tests {
         let clock = crate::time::ManualClock::new(std::time::SystemTime::now());
         let jwks = Arc::new(Jwks::new(
             format!("{}/.well-known/jwks", issuer.base_url()),
-            crate::tls::http_client(None, Duration::from_secs(10)).expect("client"),
+            crate::http::http_client(None, Duration::from_secs(10)).expect("client"),
             SharedClock::new(clock),
             Duration::from_secs(600),
             Duration::from_secs(30),

@@ -86,11 +86,11 @@ use serde::Deserialize;
 pub use auth::{ResponseFuture, VerifyLayer, VerifyService};
 pub use error::{ConstrainedClaim, JwksErrorKind, VerifierConfigError, VerifyError};
 
+use crate::config::{DEFAULT_ISSUER_URL, ISSUER_URL_ENV};
 use crate::env::Env;
 use crate::error::MalformedTokenReason;
-use crate::exchange::{DEFAULT_ISSUER_URL, ISSUER_URL_ENV};
+use crate::http::ExtraRoots;
 use crate::time::SharedClock;
-use crate::tls::ExtraRoots;
 use crate::token::{Claims, Environment};
 use jwks::{Jwks, KeyLookup};
 
@@ -410,7 +410,7 @@ impl VerifierBuilder {
             None => ExtraRoots::from_env(&self.env).map_err(VerifierConfigError::Client)?,
         };
         // Key sets are small: a short total timeout.
-        let client = crate::tls::http_client(roots.as_ref(), Duration::from_secs(10))
+        let client = crate::http::http_client(roots.as_ref(), Duration::from_secs(10))
             .map_err(VerifierConfigError::Client)?;
         let jwks = Jwks::new(
             format!("{issuer}/.well-known/jwks"),
@@ -437,7 +437,7 @@ impl VerifierBuilder {
 
 /// Checks the issuer base URL and returns it without a trailing slash.
 fn check_base_url(base: &str) -> Result<&str, VerifierConfigError> {
-    crate::tls::check_base_url(base)
+    crate::http::check_base_url(base)
         .map_err(|reason| VerifierConfigError::InvalidIssuerUrl { reason })
 }
 

@@ -9,7 +9,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
-use vercel_oidc::time::{SharedClock, Clock as _};
+use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
     AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
     SharedTokenSource, TokenSource, VercelTokenSource,

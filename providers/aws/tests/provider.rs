@@ -17,7 +17,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use futures_util::FutureExt as _;
-use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
+use vercel_oidc::time::{Clock as _, SharedClock, TokioClock};
 use vercel_oidc::{Env, OidcToken, TokenOrigin, token_source_fn};
 use vercel_oidc_aws::{AwsCredentialsProvider, AwsCredentialsProviderBuilder, RoleArn};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};

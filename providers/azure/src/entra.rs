@@ -8,7 +8,7 @@ use azure_core::http::headers::{self, HeaderName, RETRY_AFTER_MS, X_MS_RETRY_AFT
 use azure_core::http::{Context, Method, Pipeline, PipelineSendOptions, Request, Url};
 use azure_core::time::OffsetDateTime;
 use tokio::time::Instant;
-use vercel_oidc::time::{SharedClock, Clock as _};
+use vercel_oidc::time::{Clock as _, SharedClock};
 
 use crate::assertion::Assertions;
 use crate::error::{Error, parse_entra_error};

@@ -1,4 +1,5 @@
-//! Extra trust roots (`VERCEL_OIDC_CA_FILE`) and the HTTP client the core builds.
+//! The URL policy for every endpoint that receives a token ([`check_endpoint_url`]), extra trust
+//! roots (`VERCEL_OIDC_CA_FILE`), and (with an HTTP feature) the HTTP client the core builds.
 //!
 //! `VERCEL_OIDC_CA_FILE` names a PEM file with one or more certificates. They are **added** to the
 //! platform's roots of every HTTP client this project builds (for TLS-intercepting proxies and
@@ -6,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(feature = "__http")]
 use std::time::Duration;
 
 use crate::env::Env;
@@ -32,13 +34,14 @@ impl ExtraRoots {
                 source: Some(Arc::new(e.into_io())),
             }
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            Error::InvalidConfiguration {
-                message: format!("CA file {} is not valid PEM", path.display()),
-                source: Some(Arc::new(e)),
-            }
+        let certs = count_pem_certificates(&pem).map_err(|e| Error::InvalidConfiguration {
+            message: format!("CA file {} is not valid PEM", path.display()),
+            source: Some(Arc::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            ))),
         })?;
-        if certs.is_empty() {
+        if certs == 0 {
             return Err(Error::config(format!(
                 "CA file {} holds no certificate",
                 path.display()
@@ -46,7 +49,7 @@ impl ExtraRoots {
         }
         Ok(Self {
             path,
-            count: certs.len(),
+            count: certs,
             pem: pem.into(),
         })
     }
@@ -78,10 +81,18 @@ impl ExtraRoots {
         self.count == 0
     }
 
+    #[cfg(feature = "__http")]
     pub(crate) fn reqwest_certificates(&self) -> Vec<reqwest::Certificate> {
         // Parsed successfully in `from_pem_file`.
         reqwest::Certificate::from_pem_bundle(&self.pem).unwrap_or_default()
     }
+}
+
+/// How many certificates a PEM bundle holds (other PEM sections are skipped).
+fn count_pem_certificates(pem: &[u8]) -> Result<usize, rustls_pki_types::pem::Error> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    CertificateDer::pem_slice_iter(pem).try_fold(0usize, |n, cert| cert.map(|_| n + 1))
 }
 
 /// Checks a base URL that tokens or credentials are sent to, and returns it without a trailing
@@ -89,7 +100,7 @@ impl ExtraRoots {
 /// or fragment. The error is the reason, for the caller's typed error.
 pub(crate) fn check_base_url(base: &str) -> Result<&str, &'static str> {
     let trimmed = base.strip_suffix('/').unwrap_or(base);
-    let url = reqwest::Url::parse(trimmed).map_err(|_| "not a URL")?;
+    let url = url::Url::parse(trimmed).map_err(|_| "not a URL")?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain credentials");
     }
@@ -179,12 +190,14 @@ pub fn check_endpoint_url(url: &str) -> Result<(), InvalidEndpointUrl> {
 }
 
 /// The total timeout of the core's HTTP requests unless a caller asks for another.
+#[cfg(feature = "__http")]
 pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the core's HTTP client: rustls with the platform roots plus `roots`, a 5 s connect
 /// timeout, `timeout` in total, and no redirects (every URL is configuration, and a redirect must
 /// not carry a token or a CLI login anywhere else).
-pub(crate) fn http_client(
+#[cfg(feature = "__http")]
+pub fn http_client(
     roots: Option<&ExtraRoots>,
     timeout: Duration,
 ) -> Result<reqwest::Client, Error> {

@@ -1,138 +1,20 @@
-//! The Vercel token chain (SPEC §3) and the `get_vercel_oidc_token*` functions.
-//!
-//! See [`VercelTokenSource`] for the order of the chain.
+//! The Vercel token chain: [`VercelTokenSource`] (see it for the order of the chain).
 
-use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::OidcConfig;
 use crate::context::{FreshestTokenSlot, RequestContext};
 use crate::env::Env;
 use crate::error::{Error, Lookup, TokenOrigin};
-use crate::exchange::{AudienceExchange, ExchangeRequest};
-use crate::source::{EnvTokenSource, FileTokenSource, TokenFuture, TokenSource};
-use crate::time::{SharedClock, Clock};
+use crate::source::{
+    ENV_TOKEN, ENV_TOKEN_FILE, EnvTokenSource, FileTokenSource, RefreshOidcToken, RefreshRequest,
+    TokenFuture, TokenSource,
+};
+use crate::time::{Clock, SharedClock};
 use crate::token::OidcToken;
 
-/// The env var holding the token.
-pub const ENV_TOKEN: &str = "VERCEL_OIDC_TOKEN";
-/// The env var naming a file that holds the token.
-pub const ENV_TOKEN_FILE: &str = "VERCEL_OIDC_TOKEN_FILE";
-
-/// What a refresh hook is asked for.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RefreshRequest {
-    /// Project id or name to mint for; `None` means "from `.vercel/project.json`".
-    pub project: Option<String>,
-    /// Team id or slug; `None` means "from `.vercel/project.json`".
-    pub team: Option<String>,
-    /// The refreshed token must not expire within this buffer.
-    pub expiration_buffer: Duration,
-    /// The environment the chain reads.
-    pub env: Env,
-}
-
-impl RefreshRequest {
-    /// A request reading `env`, with the project and team from `.vercel/project.json` and no
-    /// buffer.
-    pub fn new(env: Env) -> Self {
-        Self {
-            project: None,
-            team: None,
-            expiration_buffer: Duration::ZERO,
-            env,
-        }
-    }
-
-    /// Sets [`RefreshRequest::project`].
-    pub fn project(mut self, project: impl Into<String>) -> Self {
-        self.project = Some(project.into());
-        self
-    }
-
-    /// Sets [`RefreshRequest::team`].
-    pub fn team(mut self, team: impl Into<String>) -> Self {
-        self.team = Some(team.into());
-        self
-    }
-
-    /// Sets [`RefreshRequest::expiration_buffer`].
-    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
-        self.expiration_buffer = buffer;
-        self
-    }
-}
-
-/// A way to get a new token when the chain has none (or only an expired one): in local
-/// development, the Vercel API with the Vercel CLI's login.
-pub trait RefreshOidcToken: Send + Sync + fmt::Debug {
-    /// Returns a fresh token for `request`.
-    fn refresh_oidc_token<'a>(&'a self, request: &'a RefreshRequest) -> TokenFuture<'a>;
-}
-
-/// Options of [`get_vercel_oidc_token_with`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct TokenOptions {
-    /// Project for the local-dev refresh. Defaults to `.vercel/project.json`.
-    pub project: Option<String>,
-    /// Team for the local-dev refresh. Defaults to `.vercel/project.json`.
-    pub team: Option<String>,
-    /// A token expiring within this buffer counts as expired. Defaults to 0.
-    pub expiration_buffer: Duration,
-    /// When set, the token is exchanged for this audience (SPEC §7).
-    pub audience: Option<String>,
-    /// `jti` for the exchange.
-    pub jti: Option<String>,
-    /// Skip the exchange cache lookup.
-    pub skip_cache: bool,
-}
-
-impl TokenOptions {
-    /// Default options.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets [`TokenOptions::project`].
-    pub fn project(mut self, project: impl Into<String>) -> Self {
-        self.project = Some(project.into());
-        self
-    }
-
-    /// Sets [`TokenOptions::team`].
-    pub fn team(mut self, team: impl Into<String>) -> Self {
-        self.team = Some(team.into());
-        self
-    }
-
-    /// Sets [`TokenOptions::expiration_buffer`].
-    pub fn expiration_buffer(mut self, buffer: Duration) -> Self {
-        self.expiration_buffer = buffer;
-        self
-    }
-
-    /// Sets [`TokenOptions::audience`].
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
-        self
-    }
-
-    /// Sets [`TokenOptions::jti`].
-    pub fn jti(mut self, jti: impl Into<String>) -> Self {
-        self.jti = Some(jti.into());
-        self
-    }
-
-    /// Sets [`TokenOptions::skip_cache`].
-    pub fn skip_cache(mut self, skip: bool) -> Self {
-        self.skip_cache = skip;
-        self
-    }
-}
-
-/// The Vercel chain as a [`TokenSource`] (SPEC §3).
+/// The Vercel chain as a [`TokenSource`].
 ///
 /// Order, first hit wins:
 ///
@@ -179,26 +61,34 @@ impl Default for VercelTokenSource {
 /// Builder for [`VercelTokenSource`].
 #[derive(Debug)]
 pub struct VercelTokenSourceBuilder {
-    env: Env,
+    config: OidcConfig,
     project: Option<String>,
     team: Option<String>,
     buffer: Duration,
     refresher: Refresher,
     slot: Option<Arc<FreshestTokenSlot>>,
-    clock: SharedClock,
 }
 
 #[derive(Debug)]
 enum Refresher {
+    #[cfg(feature = "local-dev")]
     LocalDev,
     Custom(Arc<dyn RefreshOidcToken>),
     Disabled,
 }
 
 impl VercelTokenSourceBuilder {
-    /// Where env vars are read. Defaults to the process environment.
+    /// The shared settings: where env vars are read, the clock, and (for the default local-dev
+    /// refresh) the extra roots and HTTP client.
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
+        self
+    }
+
+    /// Where env vars are read (shorthand for the [`OidcConfig`] field). Defaults to the
+    /// process environment.
     pub fn env(mut self, env: Env) -> Self {
-        self.env = env;
+        self.config.set_env(env);
         self
     }
 
@@ -220,9 +110,10 @@ impl VercelTokenSourceBuilder {
         self
     }
 
-    /// The refresh hook. Defaults to the local-dev refresh,
-    /// [`crate::local_dev::LocalDevRefresher`] with this builder's clock and its defaults
-    /// (the current directory, the [`Env`]'s `HOME`, `VERCEL_OIDC_API_URL`, …).
+    /// The refresh hook. Defaults (with the `local-dev` feature, on by default) to the
+    /// local-dev refresh, `local_dev::LocalDevRefresher` with this builder's configuration and
+    /// its defaults (the current directory, the [`Env`]'s `HOME`, `VERCEL_OIDC_API_URL`, …);
+    /// without that feature, to no refresh.
     pub fn refresher(mut self, refresher: impl RefreshOidcToken + 'static) -> Self {
         self.refresher = Refresher::Custom(Arc::new(refresher));
         self
@@ -247,9 +138,10 @@ impl VercelTokenSourceBuilder {
         self
     }
 
-    /// The clock expiry is checked against. Defaults to the system clock.
+    /// The clock expiry is checked against (shorthand for the [`OidcConfig`] field). Defaults
+    /// to the system clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.config.set_clock(clock);
         self
     }
 
@@ -260,18 +152,19 @@ impl VercelTokenSourceBuilder {
                 project: self.project,
                 team: self.team,
                 expiration_buffer: self.buffer,
-                env: self.env.clone(),
+                env: self.config.env().clone(),
             },
-            env: self.env,
+            env: self.config.env().clone(),
             refresher: match self.refresher {
+                #[cfg(feature = "local-dev")]
                 Refresher::LocalDev => Some(Arc::new(
-                    crate::local_dev::LocalDevRefresher::with_clock(self.clock.clone()),
+                    crate::local_dev::LocalDevRefresher::with_config(&self.config),
                 )),
                 Refresher::Custom(refresher) => Some(refresher),
                 Refresher::Disabled => None,
             },
             slot: self.slot,
-            clock: self.clock,
+            clock: self.config.clock().clone(),
         }
     }
 }
@@ -280,26 +173,16 @@ impl VercelTokenSource {
     /// A builder with the defaults.
     pub fn builder() -> VercelTokenSourceBuilder {
         VercelTokenSourceBuilder {
-            env: Env::real(),
+            config: OidcConfig::default(),
             project: None,
             team: None,
             buffer: Duration::ZERO,
+            #[cfg(feature = "local-dev")]
             refresher: Refresher::LocalDev,
+            #[cfg(not(feature = "local-dev"))]
+            refresher: Refresher::Disabled,
             slot: Some(Arc::clone(FreshestTokenSlot::global())),
-            clock: SharedClock::default(),
         }
-    }
-
-    /// The source [`get_vercel_oidc_token_with`] uses for `options`.
-    pub fn from_options(options: &TokenOptions) -> Self {
-        let mut b = Self::builder().expiration_buffer(options.expiration_buffer);
-        if let Some(p) = &options.project {
-            b = b.project(p.clone());
-        }
-        if let Some(t) = &options.team {
-            b = b.team(t.clone());
-        }
-        b.build()
     }
 
     /// Steps 1–4: the first token found, or `None`.
@@ -385,80 +268,6 @@ impl TokenSource for VercelTokenSource {
         // outside a request scope and awaited inside it sees that request's header.
         TokenFuture::new(self.resolve())
     }
-}
-
-fn default_exchange() -> Result<&'static AudienceExchange, Error> {
-    static EXCHANGE: OnceLock<Result<AudienceExchange, Error>> = OnceLock::new();
-    EXCHANGE
-        .get_or_init(|| AudienceExchange::builder().build())
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// The current Vercel OIDC token, by the chain of [`VercelTokenSource`].
-///
-/// This is `VercelTokenSource::builder().build().token()`: the source with the process
-/// environment ([`Env::real`]), the global freshest-token slot, the system clock and the
-/// local-dev refresh ([`crate::local_dev`]) starting from the current directory. Concurrent
-/// calls that need a refresh share one (per project, process-wide). To control any of these
-/// (tests, a custom home or project directory), build a [`VercelTokenSource`].
-///
-/// ```no_run
-/// # async fn f() -> Result<(), vercel_oidc::Error> {
-/// let token = vercel_oidc::get_vercel_oidc_token().await?;
-/// let claims = token.unverified_claims();
-/// tracing::info!(project = ?claims.project, "got a token");
-/// # Ok(()) }
-/// ```
-pub async fn get_vercel_oidc_token() -> Result<OidcToken, Error> {
-    get_vercel_oidc_token_with(TokenOptions::default()).await
-}
-
-/// Like [`get_vercel_oidc_token`] with options; with [`TokenOptions::audience`] set, the token is
-/// exchanged for that audience (SPEC §7) through a process-wide, cached [`AudienceExchange`].
-pub async fn get_vercel_oidc_token_with(options: TokenOptions) -> Result<OidcToken, Error> {
-    let token = VercelTokenSource::from_options(&options).token().await?;
-    match &options.audience {
-        None => Ok(token),
-        Some(audience) => {
-            let mut request = ExchangeRequest::new(audience.clone()).skip_cache(options.skip_cache);
-            if let Some(jti) = &options.jti {
-                request = request.jti(jti.clone());
-            }
-            default_exchange()?.exchange(&token, &request).await
-        }
-    }
-}
-
-/// The token from the request context's header, else `VERCEL_OIDC_TOKEN`, without the file, the
-/// slot or any refresh.
-///
-/// Kept for parity with the npm package, which deprecates its sync getter; prefer
-/// [`get_vercel_oidc_token`]. An expired token is [`Error::Expired`].
-pub fn get_vercel_oidc_token_sync() -> Result<OidcToken, Error> {
-    sync_lookup(&Env::real(), &SharedClock::default())
-}
-
-fn sync_lookup(env: &Env, clock: &SharedClock) -> Result<OidcToken, Error> {
-    let (token, origin) = match RequestContext::current().as_ref().and_then(|c| c.token()) {
-        Some(Ok(token)) => (token.clone(), TokenOrigin::RequestHeader),
-        Some(Err(reason)) => {
-            return Err(Error::InvalidTokenFrom {
-                origin: TokenOrigin::RequestHeader,
-                source: Box::new(Error::MalformedToken(reason.clone())),
-            });
-        }
-        None => (
-            EnvTokenSource::new(ENV_TOKEN)
-                .with_env(env.clone())
-                .read()?,
-            TokenOrigin::Env(ENV_TOKEN.into()),
-        ),
-    };
-    if token.is_expired_within_at(Duration::ZERO, clock.now()) {
-        return Err(Error::Expired { origin });
-    }
-    Ok(token)
 }
 
 #[cfg(test)]
@@ -680,28 +489,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn sync_reads_header_then_env_only() {
-        let clock = SharedClock::default();
-        let (h, e) = (jwt_expiring_in(100), jwt_expiring_in(200));
-        let env = Env::from_pairs([(ENV_TOKEN, e.as_str())]);
-        assert_eq!(sync_lookup(&env, &clock).expect("ok").expose_secret(), e);
-        let got = header_ctx(&h)
-            .sync_scope(|| sync_lookup(&env, &clock))
-            .expect("ok");
-        assert_eq!(got.expose_secret(), h);
-        let expired = Env::from_pairs([(ENV_TOKEN, jwt_expiring_in(-5))]);
-        assert!(matches!(
-            sync_lookup(&expired, &clock),
-            Err(Error::Expired { .. })
-        ));
-        let none = Env::from_pairs::<&str, &str>([]);
-        assert!(
-            sync_lookup(&none, &clock)
-                .expect_err("none")
-                .is_not_configured()
-        );
     }
 }
