@@ -5,6 +5,9 @@
 //! outside any request (a provider's refresh-ahead task) finds the freshest token the layer has
 //! seen. Run bare, it listens on 127.0.0.1:3000 (`VERCEL_DEV_PORT`).
 
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 use axum::Router;
 use axum::routing::get;
 use tower::ServiceBuilder;

@@ -3,6 +3,9 @@
 //! `VERCEL_OIDC_TOKEN`), and the audience exchange trades it for another audience.
 //!
 //! `cargo run --example demo` — needs no network and no cloud account.
+
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stdout)]
 
 use std::convert::Infallible;

@@ -15,6 +15,9 @@
 //!
 //! Offline, with a local test issuer: `cargo run --example own_api_server -- --testkit` prints a
 //! test token, and `own_api_client` can call the server with it.
+
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;

@@ -6,6 +6,9 @@
 //! on 127.0.0.1:3000 (`VERCEL_DEV_PORT`); try
 //! `curl -H "x-vercel-oidc-token: $(vercel-oidc token)" localhost:3000`.
 
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 use tower::ServiceBuilder;
 use vercel_oidc::RequestContextLayer;
 use vercel_runtime::{AppState, Error, Request, Response, ResponseBody, run, service_fn};

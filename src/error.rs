@@ -61,7 +61,7 @@ impl fmt::Display for MalformedTokenReason {
             Self::TooLong { len } => write!(
                 f,
                 "the token is {len} bytes long, more than the limit of {} bytes",
-                crate::MAX_TOKEN_LEN
+                crate::limits::MAX_TOKEN_LEN
             ),
             Self::WrongPartCount { parts } => {
                 write!(f, "a JWT has 3 dot-separated parts, this one has {parts}")

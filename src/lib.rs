@@ -64,6 +64,8 @@
 //!   ([`MAX_TOKEN_LEN`]) and never panics. See `SECURITY.md`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Tests mint tokens relative to the wall clock; the library takes time from `time::Clock`.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 #[cfg(feature = "bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]

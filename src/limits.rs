@@ -8,8 +8,11 @@
 use std::io::{self, Read};
 use std::path::Path;
 
+/// The largest token [`OidcToken::parse`](crate::OidcToken::parse) accepts, in bytes. Vercel's
+/// tokens are about 1 KiB; the limit keeps attacker-supplied headers from costing unbounded work.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Cap for a file or body holding one OIDC token (Vercel's are about 1 KiB).
-pub(crate) const TOKEN_MAX: u64 = 16 * 1024;
+pub(crate) const TOKEN_MAX: u64 = MAX_TOKEN_LEN as u64;
 /// Cap for a JSON configuration or cache file (`project.json`, `auth.json`, token cache).
 #[cfg_attr(not(feature = "local-dev"), allow(dead_code))]
 pub(crate) const JSON_FILE_MAX: u64 = 1024 * 1024;

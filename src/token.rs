@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, MalformedTokenReason};
 
-/// The largest token [`OidcToken::parse`] accepts, in bytes. Vercel's tokens are about 1 KiB;
-/// the limit keeps attacker-supplied headers from costing unbounded work.
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub use crate::limits::MAX_TOKEN_LEN;
 
 /// A Vercel OIDC token: the raw JWT, kept secret, plus its decoded (unverified) claims.
 ///
@@ -99,12 +97,12 @@ impl OidcToken {
         self.0.claims.expires_at()
     }
 
-    /// `true` when the token is expired at `SystemTime::now() + buffer`.
+    /// `true` when the token is expired at now (the system clock) `+ buffer`.
     ///
     /// A token without `exp` counts as expired: it cannot be refreshed ahead of time, and
     /// Vercel always sets `exp`.
     pub fn is_expired_within(&self, buffer: Duration) -> bool {
-        self.is_expired_within_at(buffer, SystemTime::now())
+        self.is_expired_within_at(buffer, crate::time::system_now())
     }
 
     /// Like [`is_expired_within`](Self::is_expired_within) at a given `now`.

@@ -1,9 +1,14 @@
 //! Integration tests of the core crate, in one test binary (links once; see STYLE.md).
 
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 #[path = "core/deps.rs"]
 mod deps;
 #[path = "core/exchange.rs"]
 mod exchange;
+#[path = "core/imports.rs"]
+mod imports;
 #[path = "core/layer.rs"]
 mod layer;
 #[path = "core/local_dev.rs"]

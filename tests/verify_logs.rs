@@ -4,6 +4,9 @@
 //! Its own test binary: the subscriber is process-global, so that no callsite's interest is
 //! cached before it is installed.
 
+// Tests, benches and examples may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 use std::convert::Infallible;
 
 use axum::Extension;

@@ -148,7 +148,7 @@ impl RequestContext {
     /// Offers this context's token to `slot` (see [`FreshestTokenSlot::offer`]).
     pub fn record_in(&self, slot: &FreshestTokenSlot) {
         if let Some(Ok(token)) = &self.token {
-            slot.offer(token, SystemTime::now());
+            slot.offer(token, crate::time::system_now());
         }
     }
 }
@@ -340,9 +340,9 @@ impl FreshestTokenSlot {
         &GLOBAL_SLOT
     }
 
-    /// The token if it is not expired at `SystemTime::now() + buffer`.
+    /// The token if it is not expired at now (the system clock) `+ buffer`.
     pub fn get(&self, buffer: Duration) -> Option<OidcToken> {
-        self.get_at(buffer, SystemTime::now())
+        self.get_at(buffer, crate::time::system_now())
     }
 
     /// The token if it is not expired at `now + buffer`.

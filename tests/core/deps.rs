@@ -1,38 +1,80 @@
-//! The core crate pays only for the token: no AWS or Azure crate in its dependency tree.
+//! The core crate pays only for what its features ask: no AWS or Azure crate ever, no HTTP stack
+//! without an HTTP feature, nothing of the local-dev refresh in a receiving API's build.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
-#[test]
-fn core_dependency_tree_has_no_aws_or_azure_crates() {
+/// The crate names in the normal dependency tree of the core with exactly `features`.
+fn tree(features: Option<&str>) -> BTreeSet<String> {
+    let mut args = vec![
+        "tree",
+        "--package",
+        "vercel-oidc",
+        "--edges",
+        "normal,build",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+        "--offline",
+    ];
+    if let Some(features) = features {
+        args.extend(["--no-default-features", "--features", features]);
+    }
     let output = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--package",
-            "vercel-oidc",
-            "--edges",
-            "normal,build",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "--offline",
-        ])
+        .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo tree");
     assert!(
         output.status.success(),
-        "cargo tree failed: {}",
+        "cargo tree {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let tree = String::from_utf8(output.stdout).expect("utf8");
-    let crates: Vec<&str> = tree
+    let crates: BTreeSet<String> = tree
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
         .collect();
-    assert!(crates.contains(&"vercel-oidc"), "{tree}");
-    assert!(crates.contains(&"tokio"), "the tree was read: {tree}");
-    let offenders: Vec<&&str> = crates
+    assert!(crates.contains("vercel-oidc"), "{tree}");
+    assert!(crates.contains("tokio"), "the tree was read: {tree}");
+    crates
+}
+
+#[track_caller]
+fn assert_absent(crates: &BTreeSet<String>, what: &str, names: &[&str]) {
+    let found: Vec<&String> = crates
+        .iter()
+        .filter(|c| names.iter().any(|n| c == n))
+        .collect();
+    assert!(found.is_empty(), "{what}: {found:?} in the tree");
+}
+
+#[track_caller]
+fn assert_present(crates: &BTreeSet<String>, what: &str, names: &[&str]) {
+    for name in names {
+        assert!(
+            crates.contains(*name),
+            "{what}: {name} missing from the tree"
+        );
+    }
+}
+
+const HTTP_STACK: &[&str] = &[
+    "reqwest",
+    "hyper",
+    "hyper-util",
+    "h2",
+    "rustls",
+    "hyper-rustls",
+];
+const LOCAL_DEV: &[&str] = &["fs4", "tempfile"];
+
+#[test]
+fn no_aws_or_azure_crate_with_any_feature() {
+    let all = tree(Some("local-dev,exchange,layer,verifier,bearer"));
+    let offenders: Vec<&String> = all
         .iter()
         .filter(|c| {
             c.starts_with("aws-sdk")
@@ -43,10 +85,56 @@ fn core_dependency_tree_has_no_aws_or_azure_crates() {
                 || c.starts_with("aws-runtime")
                 || c.starts_with("azure_")
                 || c.starts_with("azure-")
+                || c.starts_with("google-cloud")
+                || c.starts_with("vercel_runtime")
         })
         .collect();
     assert!(
         offenders.is_empty(),
-        "AWS/Azure crates in the core: {offenders:?}"
+        "cloud crates in the core: {offenders:?}"
     );
+}
+
+#[test]
+fn a_token_only_consumer_builds_no_http_stack() {
+    let lean = tree(Some(""));
+    assert_absent(&lean, "no features", HTTP_STACK);
+    assert_absent(&lean, "no features", LOCAL_DEV);
+    assert_absent(&lean, "no features", &["jsonwebtoken", "lru", "tower"]);
+}
+
+#[test]
+fn a_receiving_api_builds_the_verifier_and_nothing_of_local_dev() {
+    let verifier = tree(Some("verifier"));
+    assert_present(&verifier, "verifier", &["jsonwebtoken", "reqwest", "tower"]);
+    assert_absent(&verifier, "verifier", LOCAL_DEV);
+    assert_absent(&verifier, "verifier", &["lru"]);
+}
+
+#[test]
+fn each_feature_brings_only_its_own_dependencies() {
+    let layer = tree(Some("layer"));
+    assert_present(&layer, "layer", &["tower"]);
+    assert_absent(&layer, "layer", HTTP_STACK);
+
+    let exchange = tree(Some("exchange"));
+    assert_present(&exchange, "exchange", &["lru", "reqwest"]);
+    assert_absent(&exchange, "exchange", LOCAL_DEV);
+    assert_absent(&exchange, "exchange", &["jsonwebtoken"]);
+
+    let local_dev = tree(Some("local-dev"));
+    assert_present(&local_dev, "local-dev", &["fs4", "tempfile", "reqwest"]);
+    assert_absent(&local_dev, "local-dev", &["jsonwebtoken", "lru"]);
+
+    let bearer = tree(Some("bearer"));
+    assert_present(&bearer, "bearer", &["reqwest"]);
+    assert_absent(&bearer, "bearer", LOCAL_DEV);
+    assert_absent(&bearer, "bearer", &["jsonwebtoken", "lru"]);
+}
+
+#[test]
+fn the_default_is_a_credential_users_build() {
+    let default = tree(None);
+    assert_present(&default, "default", &["fs4", "lru", "reqwest", "tower"]);
+    assert_absent(&default, "default", &["jsonwebtoken"]);
 }
