@@ -2,7 +2,7 @@
 //!
 //! [`BearerAuth`] takes the current token from any [`TokenSource`] (by default the Vercel chain,
 //! so a function's request header, `VERCEL_OIDC_TOKEN_FILE` or `VERCEL_OIDC_TOKEN`), optionally
-//! exchanges it for your API's audience ([`BearerAuth::exchange`], SPEC §7), and sets it as a
+//! exchanges it for your API's audience ([`BearerAuth::exchange`]), and sets it as a
 //! **sensitive** header (`HeaderValue::set_sensitive`, as reqwest's own `bearer_auth` does), so
 //! HTTP logging layers redact it. A fresh token is taken for every request.
 //!

@@ -1,4 +1,4 @@
-//! The refresh-ahead cache every provider uses (SPEC §6).
+//! The refresh-ahead cache every provider uses.
 //!
 //! [`RefreshAheadCache`] holds one value with an expiry and a loader that fetches a new one:
 //!

@@ -228,7 +228,7 @@ pub enum Error {
         source: Option<Source>,
     },
 
-    /// The local-dev refresh (SPEC §5: `.vercel/project.json`, the Vercel CLI's login, the mint
+    /// The local-dev refresh (`.vercel/project.json`, the Vercel CLI's login, the mint
     /// call) failed. See [`LocalDevErrorKind`] for each case.
     #[error("local-dev token refresh failed: {kind}")]
     LocalDev {

@@ -30,18 +30,40 @@
 //!
 //! # What is here
 //! - [`OidcToken`] and [`Claims`]: the token, kept secret, and its typed, *unverified* claims.
-//! - [`TokenSource`]: the trait every provider takes, with [`VercelTokenSource`] (the chain of
-//!   SPEC §3), [`FileTokenSource`], [`EnvTokenSource`], [`FixedTokenSource`],
-//!   [`token_source_fn`] and [`ChainTokenSource`].
-//! - [`RequestContext`], [`RequestContextLayer`] and the [`FreshestTokenSlot`]: the request scope.
-//! - [`ip_address`], [`geolocation`], [`get_env`]: the `@vercel/functions` seed helpers.
+//! - [`TokenSource`]: the trait every provider takes, with [`VercelTokenSource`] (the chain:
+//!   request header, `VERCEL_OIDC_TOKEN_FILE`, the freshest-token slot, `VERCEL_OIDC_TOKEN`,
+//!   then the local-dev refresh), [`FileTokenSource`], [`EnvTokenSource`],
+//!   [`FixedTokenSource`], [`token_source_fn`] and [`ChainTokenSource`].
+//! - [`OidcConfig`]: the settings every builder shares (env, clock, extra roots, issuer, HTTP
+//!   client), given once with `.configure(&config)`.
+//! - [`RequestContext`], `RequestContextLayer` and the [`FreshestTokenSlot`]: the request scope.
+//! - [`ip_address`], [`geolocation`], [`get_env`]: the `@vercel/functions` request helpers.
 //! - [`cache::RefreshAheadCache`]: the non-blocking refresh-ahead cache the providers use.
-//! - [`AudienceExchange`]: `POST {issuer}/~token` with an LRU cache.
-//! - [`local_dev`]: refreshing an expired token in local development with the Vercel CLI's login,
+//! - `AudienceExchange`: `POST {issuer}/~token` with an LRU cache.
+//! - `local_dev`: refreshing an expired token in local development with the Vercel CLI's login,
 //!   without ever losing that login (atomic 0600 writes, merge, file lock, single-flight).
-//! - [`verify`]: the [`verify::Verifier`] for incoming tokens (issuer pinned, RS256 only, audience
-//!   required, JWKS cached with a refetch cooldown) and a tower layer answering 401.
-//! - [`bearer`]: attaching the token to outgoing `reqwest` requests as a sensitive bearer header.
+//! - `verify`: the `Verifier` for incoming tokens (issuer pinned, RS256 only, audience required,
+//!   JWKS cached with a refetch cooldown) and a tower layer answering 401.
+//! - `bearer`: attaching the token to outgoing `reqwest` requests as a sensitive bearer header.
+//!
+//! # Features
+//! Each job of the crate is a feature, so a build pays only for what it uses.
+//!
+//! | feature | default | adds | pulls in |
+//! |---|---|---|---|
+//! | `layer` | yes | `RequestContextLayer` (tower) | tower |
+//! | `exchange` | yes | `AudienceExchange`, `ExchangeTokenSource`, `TokenOptions::audience` | reqwest, lru |
+//! | `local-dev` | yes | `local_dev`, the chain's default refresh hook | reqwest, fs4, tempfile, tokio/process |
+//! | `verifier` | no | `verify`: `Verifier`, `VerifyLayer`, `RequestContextLayer::verifier` | reqwest, jsonwebtoken, tower |
+//! | `bearer` | no | `bearer`: `BearerAuth` for reqwest | reqwest |
+//!
+//! - A credential user (the AWS or Azure provider, `get_vercel_oidc_token`): the defaults.
+//! - A receiving API: `vercel-oidc = { version = "0.1", default-features = false, features =
+//!   ["verifier"] }` (nothing of the local-dev refresh).
+//! - Reading the token only: `default-features = false` (no HTTP stack at all; without
+//!   `local-dev` the chain has no refresh hook unless you give one).
+//!
+//! Features whose names start with `__` are internal (the fuzz targets' hooks) and not an API.
 //!
 //! # Environment variables
 //! | variable | meaning |
@@ -94,6 +116,7 @@ pub mod retry;
 mod source;
 pub mod time;
 mod token;
+mod tokens;
 mod trace;
 #[cfg(feature = "verifier")]
 #[cfg_attr(docsrs, doc(cfg(feature = "verifier")))]
@@ -129,13 +152,7 @@ pub use source::{
     token_source_fn,
 };
 pub use token::{Audience, Claims, Environment, MAX_TOKEN_LEN, OidcToken};
-
-#[cfg(feature = "bearer")]
-pub use bearer::BearerAuth;
-#[cfg(feature = "local-dev")]
-pub use local_dev::LocalDevRefresher;
-#[cfg(feature = "verifier")]
-pub use verify::{Verifier, VerifierBuilder, VerifyError, VerifyLayer};
+pub use tokens::{ResolvedTokens, TokenSetup};
 
 /// Re-exported so users can name the secret types without a direct dependency.
 pub use secrecy;

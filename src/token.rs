@@ -143,7 +143,7 @@ impl Audience {
     }
 }
 
-/// The claims of a Vercel OIDC token (SPEC §2). Every claim is optional when reading, so that
+/// The claims of a Vercel OIDC token. Every claim is optional when reading, so that
 /// an unexpected token can still be inspected; a verifier checks the ones it requires.
 ///
 /// Unknown claims are kept in [`Claims::extra`].

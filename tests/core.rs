@@ -1,4 +1,4 @@
-//! Integration tests of the core crate, in one test binary (links once; see STYLE.md).
+//! Integration tests of the core crate, in one test binary (one binary links once, instead of one per file).
 
 // Tests, benches and examples may read the wall clock (the library takes it from a Clock).
 #![allow(clippy::disallowed_methods)]

@@ -4,3 +4,9 @@
 //!   credential, cold and inside the refresh window.
 //! - `tests/secret_scan.rs`: every flow (token chain, local-dev refresh, AWS, Azure, verify)
 //!   under a process-global TRACE subscriber, with no secret in the logs, `Debug` or `Display`.
+//! - The README's Rust examples compile as doctests of this crate, exactly as a reader sees them
+//!   (no hidden lines).
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

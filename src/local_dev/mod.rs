@@ -1,4 +1,4 @@
-//! Local-development token refresh (SPEC §5): a new `VERCEL_OIDC_TOKEN` from the Vercel API with
+//! Local-development token refresh: a new `VERCEL_OIDC_TOKEN` from the Vercel API with
 //! the Vercel CLI's login, as `@vercel/oidc` does it, made safe.
 //!
 //! After `vercel link` and `vercel env pull`, `.env.local` holds a token that expires after 12

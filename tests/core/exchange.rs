@@ -1,4 +1,4 @@
-//! Audience exchange (SPEC §7) against the testkit issuer's `~token` over real HTTP.
+//! Audience exchange against the testkit issuer's `~token` over real HTTP.
 
 use std::num::NonZeroUsize;
 

@@ -1,4 +1,4 @@
-//! Local-dev refresh (SPEC §5) against the Vercel API emulator on 127.0.0.1, with temporary
+//! Local-dev refresh against the Vercel API emulator on 127.0.0.1, with temporary
 //! home and data directories read through an `Env` (the process environment is never touched).
 
 use std::path::{Path, PathBuf};
