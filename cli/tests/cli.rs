@@ -942,7 +942,9 @@ async fn project_and_team_flags_feed_the_local_dev_refresh() {
     let endpoint = sts.endpoint_url();
     let authority = entra.authority();
     let role = "arn:aws:iam::123456789012:role/cli";
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>)> = vec![
+    // (project, command, extra environment)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
         ("prj_claims", vec!["claims"], vec![]),
         (
             "prj_aws_cp",
@@ -1043,43 +1045,99 @@ async fn project_and_team_flags_feed_the_local_dev_refresh() {
     assert_eq!(entra.requests(), 1);
 }
 
-/// `completions SHELL` prints a script for each shell on stdout; the bash one completes every
-/// subcommand.
+/// What bash completes for `words` (the last one being completed) with the script of
+/// `completions bash`, run in a real bash.
+async fn bash_complete(script: &str, words: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("vercel-oidc.bash");
+    std::fs::write(&file, script).expect("write the script");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\n_vercel__oidc vercel-oidc '{}' '{}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display(),
+        quoted.join(" "),
+        words.len() - 1,
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let output = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .env_clear()
+        .output()
+        .await
+        .expect("run bash");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `completions SHELL` prints a script for each shell on stdout; in bash it completes the
+/// subcommands, their subcommands, their options and the values of the new flags.
 #[tokio::test(flavor = "multi_thread")]
 async fn completions_for_every_shell() {
     let r = run(&["completions", "bash"], &[], None).await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert!(r.stderr().is_empty(), "{}", r.stderr());
     let script = r.stdout();
-    assert!(script.contains("complete -F _vercel-oidc"), "{script}");
+    assert!(script.contains("complete -F _vercel__oidc"), "{script}");
+
+    let top = bash_complete(&script, &["vercel-oidc", ""]).await;
     for command in [
         "token",
         "claims",
         "aws",
-        "credential-process",
-        "env",
-        "export-credentials",
         "azure",
         "verify",
         "doctor",
         "trust",
         "completions",
     ] {
+        assert!(top.iter().any(|c| c == command), "no {command} in {top:?}");
+    }
+    let aws = bash_complete(&script, &["vercel-oidc", "aws", ""]).await;
+    for command in ["credential-process", "env", "export-credentials"] {
+        assert!(aws.iter().any(|c| c == command), "no {command} in {aws:?}");
+    }
+    let options = bash_complete(&script, &["vercel-oidc", "aws", "export-credentials", "--"]).await;
+    for option in ["--format", "--role-arn", "--project", "--team"] {
         assert!(
-            script.contains(&format!(
-                "vercel__oidc__subcmd__{}",
-                command.replace('-', "__")
-            )) || script.contains(&format!("vercel__oidc__{}", command.replace('-', "__"))),
-            "bash completion lacks {command}"
+            options.iter().any(|c| c == option),
+            "no {option} in {options:?}"
         );
     }
+    let formats = bash_complete(
+        &script,
+        &["vercel-oidc", "aws", "export-credentials", "--format", ""],
+    )
+    .await;
+    assert_eq!(formats, ["process", "env", "env-no-export"]);
+    let outputs = bash_complete(&script, &["vercel-oidc", "azure", "token", "--output", ""]).await;
+    assert_eq!(outputs, ["raw", "json"]);
+    let shells = bash_complete(&script, &["vercel-oidc", "completions", ""]).await;
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        assert!(
+            shells.iter().any(|c| c == shell),
+            "no {shell} in {shells:?}"
+        );
+    }
+
     for shell in ["zsh", "fish", "powershell", "elvish"] {
         let r = run(&["completions", shell], &[], None).await;
         assert_eq!(r.code(), 0, "{shell}: {}", r.stderr());
         assert!(r.stdout().contains("export-credentials"), "{shell}");
+        assert!(r.stderr().is_empty(), "{shell}: {}", r.stderr());
     }
     let r = run(&["completions", "tcsh"], &[], None).await;
     assert_eq!(r.code(), 2, "{}", r.stderr());
+    assert!(r.stdout().is_empty());
 }
 
 /// The new flags are in `--help`, with their values.
