@@ -21,9 +21,12 @@ pub(crate) enum AwsCommand {
     /// Print credentials as `export AWS_…='…'` lines (values always single-quoted) for a shell:
     /// `eval "$(vercel-oidc aws env …)"`.
     Env(AssumeRoleArgs),
-    /// Print credentials in the formats of `aws configure export-credentials`: `process` (the
-    /// default; credential_process JSON, indented), `env` (`export AWS_…=…` lines for
-    /// `eval "$(…)"`) or `env-no-export` (the same lines without `export `).
+    /// Print credentials in the formats of `aws configure export-credentials`.
+    ///
+    /// `process` (the default): credential_process JSON, indented, for
+    /// `credential_process = vercel-oidc aws export-credentials --role-arn …`; `env`:
+    /// `export AWS_…=…` lines for `eval "$(vercel-oidc aws export-credentials --format env …)"`;
+    /// `env-no-export`: the same lines without `export `. The expiry is RFC 3339 UTC (`…Z`).
     ExportCredentials(ExportArgs),
 }
 

@@ -12,8 +12,12 @@ use crate::{Failure, write_stdout};
 #[derive(Debug, Subcommand)]
 pub(crate) enum AzureCommand {
     /// Print an Entra ID access token, using the Vercel token as the client assertion of a
-    /// federated credential. Without --output: one line of JSON with `access_token`,
-    /// `expires_on` (unix seconds) and `token_type`.
+    /// federated credential.
+    ///
+    /// Without --output: one line of JSON with `access_token`, `expires_on` (unix seconds) and
+    /// `token_type`. `--output raw` prints the token alone (`TOKEN=$(vercel-oidc azure token
+    /// --scope … --output raw)`); `--output json` prints what `az account get-access-token`
+    /// prints, for tools that read az's field names.
     Token(AzureTokenArgs),
 }
 
@@ -52,9 +56,9 @@ pub(crate) struct AzureTokenArgs {
 pub(crate) enum AzureOutput {
     /// The access token alone, with a final newline.
     Raw,
-    /// `az account get-access-token`'s JSON: accessToken, expiresOn (local time,
-    /// "YYYY-MM-DD HH:MM:SS.ffffff"), expires_on (unix seconds), subscription (when given),
-    /// tenant, tokenType ("Bearer"); keys sorted, indented by two spaces.
+    /// `az account get-access-token`'s JSON: accessToken, expiresOn (local time per TZ or
+    /// /etc/localtime, "YYYY-MM-DD HH:MM:SS.ffffff"), expires_on (unix seconds), subscription
+    /// (when given), tenant, tokenType ("Bearer"); keys sorted, indented by two spaces.
     Json,
 }
 

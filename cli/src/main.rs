@@ -35,10 +35,9 @@ mod token;
 mod trust;
 mod verify;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use std::io::Write as _;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use vercel_oidc::{CA_FILE_ENV, Env};
@@ -94,10 +93,14 @@ enum Command {
     /// provider and role trust policy, or the Entra federated credential.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
-    /// Print the shell completion script for SHELL on stdout, e.g.
+    /// Print the shell completion script for SHELL on stdout.
+    ///
+    /// Install it where the shell looks, e.g.
     /// `vercel-oidc completions bash > ~/.local/share/bash-completion/completions/vercel-oidc`,
     /// `vercel-oidc completions zsh > "${fpath[1]}/_vercel-oidc"`,
-    /// `vercel-oidc completions fish > ~/.config/fish/completions/vercel-oidc.fish`.
+    /// `vercel-oidc completions fish > ~/.config/fish/completions/vercel-oidc.fish`, or for
+    /// PowerShell `vercel-oidc completions powershell | Out-String | Invoke-Expression` in the
+    /// profile.
     Completions {
         /// The shell to complete in.
         #[arg(value_enum, value_name = "SHELL")]
@@ -245,6 +248,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::demo(args, &env).await,
             Command::Doctor(args) => doctor::run(args, &env).await,
             Command::Trust(command) => trust::run(command, &env).await,
+            // Printed before the runtime started.
             Command::Completions { .. } => Ok(()),
         }
     });
