@@ -27,8 +27,8 @@ use vercel_oidc_azure::AzureCredential;
 use vercel_oidc_testkit::entra::{Entra, FederatedCredential};
 use vercel_oidc_testkit::{Issuer, Sts};
 
-use crate::Failure;
 use crate::token::describe_expiry;
+use crate::{Failure, printable};
 
 /// Arguments of `vercel-oidc demo`.
 #[derive(Debug, Args)]
@@ -434,23 +434,4 @@ async fn own_api_step(issuer: &Issuer, token: &OidcToken, real: bool) -> Result<
     }
     server.abort();
     Ok(())
-}
-
-/// `text` with control characters, quotes and backslashes escaped (`\u{1b}`, `\n`, …).
-fn printable(text: &str) -> String {
-    text.escape_debug().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::printable;
-
-    #[test]
-    fn claim_strings_are_printed_escaped() {
-        assert_eq!(
-            printable("owner:acme\u{1b}[2J\u{7}\r\nproject:x"),
-            "owner:acme\\u{1b}[2J\\u{7}\\r\\nproject:x"
-        );
-        assert_eq!(printable("plain-é"), "plain-é");
-    }
 }

@@ -13,8 +13,8 @@ use vercel_oidc::{
 use vercel_oidc_aws::{AwsCredentialsProvider, StsFailure, explain_rejection};
 use vercel_oidc_azure::{AzureCredential, explain_entra_error};
 
-use crate::Failure;
 use crate::token::{TokenInput, describe_expiry, token_from_input};
+use crate::{Failure, printable};
 
 /// Options of `vercel-oidc doctor`.
 #[derive(Debug, Args)]
@@ -333,11 +333,6 @@ async fn azure_check(
         }
     }
     check
-}
-
-/// Claim text escaped for the terminal.
-fn printable(text: &str) -> String {
-    text.escape_debug().to_string()
 }
 
 #[cfg(test)]

@@ -16,6 +16,15 @@ pub(crate) struct TokenArgs {
     /// Exchange the token for one with this audience (POST {issuer}/~token).
     #[arg(long, value_name = "AUD")]
     audience: Option<String>,
+    #[command(flatten)]
+    chain: ChainArgs,
+}
+
+/// `--project`/`--team`: what the token chain's last link, the local-dev refresh (a token minted
+/// with the Vercel CLI's login), asks for. Every command that reads the token from the chain
+/// takes them; they change nothing when the token comes from the environment or a file.
+#[derive(Debug, Args)]
+pub(crate) struct ChainArgs {
     /// Project id or name for the local-dev refresh (default: .vercel/project.json).
     #[arg(long, value_name = "PROJECT")]
     project: Option<String>,
@@ -24,12 +33,29 @@ pub(crate) struct TokenArgs {
     team: Option<String>,
 }
 
+impl ChainArgs {
+    /// The Vercel token chain reading `env`, with this project and team for its local-dev
+    /// refresh.
+    pub(crate) fn source(&self, env: &Env) -> VercelTokenSource {
+        let mut builder = VercelTokenSource::builder().env(env.clone());
+        if let Some(project) = &self.project {
+            builder = builder.project(project.as_str());
+        }
+        if let Some(team) = &self.team {
+            builder = builder.team(team.as_str());
+        }
+        builder.build()
+    }
+}
+
 /// Arguments of `vercel-oidc claims`.
 #[derive(Debug, Args)]
 pub(crate) struct ClaimsArgs {
     /// The token; `-` reads it from stdin. When omitted: piped stdin, else the token chain.
     #[arg(value_name = "TOKEN")]
     token: Option<String>,
+    #[command(flatten)]
+    chain: ChainArgs,
 }
 
 /// Where a command that inspects a token gets it: `--token -` (stdin), `--token T`, or the
@@ -40,12 +66,8 @@ pub(crate) struct TokenInput {
     /// can see in /proc). Default: the token chain.
     #[arg(long, value_name = "TOKEN|-")]
     token: Option<String>,
-    /// Project id or name for the local-dev refresh (default: .vercel/project.json).
-    #[arg(long, value_name = "PROJECT")]
-    project: Option<String>,
-    /// Team id or slug for the local-dev refresh (default: .vercel/project.json).
-    #[arg(long, value_name = "TEAM")]
-    team: Option<String>,
+    #[command(flatten)]
+    chain: ChainArgs,
 }
 
 impl TokenInput {
@@ -61,26 +83,18 @@ pub(crate) async fn token_from_input(input: &TokenInput, env: &Env) -> Result<Oi
         Some("-") => OidcToken::parse(read_token_from_stdin()?.trim().to_owned())
             .map_err(|e| Failure::failed(&e)),
         Some(token) => OidcToken::parse(token.trim().to_owned()).map_err(|e| Failure::failed(&e)),
-        None => chain_token(env, input.project.as_deref(), input.team.as_deref(), None).await,
+        None => chain_token(env, &input.chain, None).await,
     }
 }
 
 /// The token from the Vercel chain, optionally exchanged for `audience`.
 pub(crate) async fn chain_token(
     env: &Env,
-    project: Option<&str>,
-    team: Option<&str>,
+    chain: &ChainArgs,
     audience: Option<&str>,
 ) -> Result<OidcToken, Failure> {
-    let mut builder = VercelTokenSource::builder().env(env.clone());
-    if let Some(project) = project {
-        builder = builder.project(project);
-    }
-    if let Some(team) = team {
-        builder = builder.team(team);
-    }
-    let token = builder
-        .build()
+    let token = chain
+        .source(env)
         .token()
         .await
         .map_err(|e| core_failure(&e))?;
@@ -100,13 +114,7 @@ pub(crate) async fn chain_token(
 }
 
 pub(crate) async fn token(args: TokenArgs, env: &Env) -> Result<(), Failure> {
-    let token = chain_token(
-        env,
-        args.project.as_deref(),
-        args.team.as_deref(),
-        args.audience.as_deref(),
-    )
-    .await?;
+    let token = chain_token(env, &args.chain, args.audience.as_deref()).await?;
     // The command's output is the token itself.
     println!("{}", token.expose_secret());
     Ok(())
@@ -123,7 +131,7 @@ pub(crate) async fn claims(args: ClaimsArgs, env: &Env) -> Result<(), Failure> {
     };
     let token = match raw {
         Some(raw) => OidcToken::parse(raw).map_err(|e| Failure::failed(&e))?,
-        None => chain_token(env, None, None, None).await?,
+        None => chain_token(env, &args.chain, None).await?,
     };
     let (json, expiry) = render_claims(&token, SystemTime::now())?;
     println!("{json}");

@@ -2,10 +2,11 @@
 //! error exits. Each run gets a clean environment (`env_clear`) and an empty working directory.
 
 use std::process::Output;
+use std::sync::Arc;
 
 use tokio::process::Command;
 use vercel_oidc_testkit::entra::{Entra, FederatedCredential};
-use vercel_oidc_testkit::{Issuer, Sts};
+use vercel_oidc_testkit::{Issuer, Sts, VercelApi};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vercel-oidc");
 
@@ -619,6 +620,574 @@ async fn azure_token_against_the_entra_emulator() {
     assert_eq!(r.code(), 2, "{}", r.stderr());
 }
 
+/// The JSON payload of a JWT (the test's own decoding).
+fn jwt_payload(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+/// An Entra emulator trusting `issuer`'s tokens and a CA file for it in `dir`.
+async fn entra_for(issuer: &Issuer, dir: &std::path::Path) -> (Entra, String) {
+    let entra = Entra::builder()
+        .federated_credential(FederatedCredential::for_issuer(issuer))
+        .start()
+        .await
+        .expect("entra");
+    let ca = dir.join("entra-ca.pem");
+    std::fs::write(&ca, entra.ca_pem()).expect("write CA");
+    (entra, ca.to_str().expect("utf8").to_owned())
+}
+
+/// `azure token --output raw` prints the access token alone; `--output json` prints exactly
+/// the fields of `az account get-access-token`, `expiresOn` in the local time zone (TZ).
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_token_output_raw_and_json() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (entra, ca) = entra_for(&issuer, dir.path()).await;
+    let token = issuer.token().sign();
+    let authority = entra.authority();
+    let scope = "https://vault.azure.net/.default";
+    let args = |output: &'static str| {
+        vec![
+            "--ca-file".to_owned(),
+            ca.clone(),
+            "azure".to_owned(),
+            "token".to_owned(),
+            "--scope".to_owned(),
+            scope.to_owned(),
+            "--authority-host".to_owned(),
+            authority.clone(),
+            "--output".to_owned(),
+            output.to_owned(),
+        ]
+    };
+    let base_env = [
+        ("VERCEL_OIDC_TOKEN", token.as_str()),
+        ("AZURE_TENANT_ID", entra.tenant_id()),
+        ("AZURE_CLIENT_ID", entra.client_id()),
+    ];
+
+    // raw: the token and a newline, nothing else.
+    let raw_args = args("raw");
+    let raw_args: Vec<&str> = raw_args.iter().map(String::as_str).collect();
+    let r = run(&raw_args, &base_env, None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let out = r.stdout();
+    let access = out.strip_suffix('\n').expect("a final newline");
+    assert!(
+        !access.is_empty() && !access.contains(char::is_whitespace),
+        "{out:?}"
+    );
+    let claims = jwt_payload(access);
+    assert_eq!(claims["aud"], "https://vault.azure.net");
+    assert_eq!(claims["tid"], entra.tenant_id());
+    assert!(r.stderr().is_empty(), "{}", r.stderr());
+    assert_no_secret(&r, &[&token, access]);
+
+    // json: az's keys in az's order, two-space indent; expiresOn is expires_on at UTC+05:30.
+    let json_args = args("json");
+    let json_args: Vec<&str> = json_args.iter().map(String::as_str).collect();
+    let mut env = base_env.to_vec();
+    env.push(("TZ", "IST-5:30"));
+    env.push((
+        "AZURE_SUBSCRIPTION_ID",
+        "00000000-aaaa-bbbb-cccc-000000000001",
+    ));
+    let r = run(&json_args, &env, None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let doc = r.json();
+    let access = doc["accessToken"].as_str().expect("accessToken").to_owned();
+    let expires_on = doc["expires_on"]
+        .as_i64()
+        .expect("expires_on is an integer");
+    let exp = jwt_payload(&access)["exp"].as_i64().expect("exp");
+    assert!((expires_on - exp).abs() <= 2, "{expires_on} vs exp {exp}");
+    let local = time::OffsetDateTime::from_unix_timestamp(expires_on)
+        .expect("in range")
+        .to_offset(time::UtcOffset::from_hms(5, 30, 0).expect("offset"));
+    let expires_local = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second()
+    );
+    assert_eq!(
+        r.stdout(),
+        format!(
+            "{{\n  \"accessToken\": \"{access}\",\n  \"expiresOn\": \"{expires_local}.000000\",\n  \
+             \"expires_on\": {expires_on},\n  \"subscription\": \
+             \"00000000-aaaa-bbbb-cccc-000000000001\",\n  \"tenant\": \"{}\",\n  \
+             \"tokenType\": \"Bearer\"\n}}\n",
+            entra.tenant_id()
+        )
+    );
+    assert!(r.stderr().is_empty(), "{}", r.stderr());
+    assert_no_secret(&r, &[&token, &access]);
+
+    // Without a subscription the key is left out (as az does for a tenant-level token), and
+    // --subscription wins over the environment.
+    let r = run(&json_args, &base_env, None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let keys: Vec<String> = r
+        .json()
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "accessToken",
+            "expiresOn",
+            "expires_on",
+            "tenant",
+            "tokenType"
+        ]
+    );
+    let mut flagged = json_args.clone();
+    flagged.extend(["--subscription", "sub-flag"]);
+    let r = run(&flagged, &env, None).await;
+    assert_eq!(r.json()["subscription"], "sub-flag");
+
+    // Without --output: today's one-line JSON, unchanged.
+    let r = run(&json_args[..json_args.len() - 2], &base_env, None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().lines().count(), 1, "{}", r.stdout());
+    let keys: Vec<String> = r
+        .json()
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["access_token", "expires_on", "token_type"]);
+
+    // An unknown format is a usage error that names the choices.
+    let mut bad = json_args.clone();
+    let last = bad.len() - 1;
+    bad[last] = "yaml";
+    let r = run(&bad, &base_env, None).await;
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    assert!(
+        r.stderr().contains("raw") && r.stderr().contains("json"),
+        "{}",
+        r.stderr()
+    );
+    assert!(r.stdout().is_empty());
+}
+
+/// `aws export-credentials` prints the formats of `aws configure export-credentials` exactly,
+/// with the values STS issued; `process` is what the AWS SDK's own `credential_process`
+/// accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_export_credentials_formats_against_the_sts_emulator() {
+    let issuer = Issuer::start().await.expect("issuer");
+    let sts = Sts::builder(issuer.team_issuer(), "sts.amazonaws.com")
+        .start()
+        .await
+        .expect("sts");
+    let token = issuer.token().audience("sts.amazonaws.com").sign();
+    let endpoint = sts.endpoint_url();
+    let env = [
+        ("VERCEL_OIDC_TOKEN", token.as_str()),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL_STS", endpoint.as_str()),
+    ];
+    let role = "arn:aws:iam::123456789012:role/cli";
+    let export = ["aws", "export-credentials", "--role-arn", role];
+    let issued_last = || {
+        let issued = sts.issued().last().cloned().expect("issued");
+        let expiration = time::OffsetDateTime::from(issued.expiration)
+            .replace_nanosecond(0)
+            .expect("nanos")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc3339");
+        (issued, expiration)
+    };
+
+    for format in [None, Some("process")] {
+        let mut args = export.to_vec();
+        args.extend(format.iter().flat_map(|f| ["--format", f]));
+        let r = run(&args, &env, None).await;
+        assert_eq!(r.code(), 0, "{format:?}: {}", r.stderr());
+        let (c, expiration) = issued_last();
+        assert_eq!(
+            r.stdout(),
+            format!(
+                "{{\n  \"Version\": 1,\n  \"AccessKeyId\": \"{}\",\n  \"SecretAccessKey\": \
+                 \"{}\",\n  \"SessionToken\": \"{}\",\n  \"Expiration\": \"{expiration}\"\n}}\n",
+                c.access_key_id, c.secret_access_key, c.session_token
+            ),
+            "{format:?}"
+        );
+        assert!(r.stderr().is_empty(), "{}", r.stderr());
+        assert_no_secret(&r, &[&token, &c.secret_access_key, &c.session_token]);
+    }
+
+    for (format, prefix) in [("env", "export "), ("env-no-export", "")] {
+        let mut args = export.to_vec();
+        args.extend(["--format", format]);
+        let r = run(&args, &env, None).await;
+        assert_eq!(r.code(), 0, "{format}: {}", r.stderr());
+        let (c, expiration) = issued_last();
+        assert_eq!(
+            r.stdout(),
+            format!(
+                "{prefix}AWS_ACCESS_KEY_ID={}\n{prefix}AWS_SECRET_ACCESS_KEY={}\n\
+                 {prefix}AWS_SESSION_TOKEN={}\n{prefix}AWS_CREDENTIAL_EXPIRATION={expiration}\n",
+                c.access_key_id, c.secret_access_key, c.session_token
+            ),
+            "{format}"
+        );
+        assert!(r.stderr().is_empty(), "{}", r.stderr());
+        assert_no_secret(&r, &[&token, &c.secret_access_key, &c.session_token]);
+    }
+
+    // The existing commands print what they printed before.
+    let r = run(
+        &["aws", "credential-process", "--role-arn", role],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().lines().count(), 1, "one line: {}", r.stdout());
+    let r = run(&["aws", "env", "--role-arn", role], &env, None).await;
+    let (c, _) = issued_last();
+    assert!(
+        r.stdout()
+            .starts_with(&format!("export AWS_ACCESS_KEY_ID='{}'\n", c.access_key_id)),
+        "{}",
+        r.stdout()
+    );
+
+    // Unknown formats are usage errors.
+    let mut bad = export.to_vec();
+    bad.extend(["--format", "powershell"]);
+    let r = run(&bad, &env, None).await;
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    assert!(r.stderr().contains("env-no-export"), "{}", r.stderr());
+
+    // The AWS SDK's credential_process provider runs the command and accepts its output.
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let command = format!(
+        "env -i HOME={home} VERCEL_OIDC_TOKEN={token} AWS_REGION=eu-west-1 \
+         AWS_ENDPOINT_URL_STS={endpoint} {BIN} aws export-credentials --role-arn {role}",
+        home = dir.path().display()
+    );
+    let provider = aws_config::credential_process::CredentialProcessProvider::new(command);
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .expect("the SDK reads the process format");
+    let (c, _) = issued_last();
+    assert_eq!(credentials.access_key_id(), c.access_key_id);
+    assert_eq!(credentials.session_token(), Some(c.session_token.as_str()));
+    let expiry = credentials.expiry().expect("Expiration is read");
+    let want = c
+        .expiration
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after epoch");
+    let got = expiry
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after epoch");
+    assert_eq!(got.as_secs(), want.as_secs());
+}
+
+/// A Vercel CLI login in a data dir of its own (no `.vercel/project.json` anywhere) and the
+/// environment that points the local-dev refresh at `api`.
+fn local_dev_login(api: &VercelApi, data: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::create_dir_all(data.join("com.vercel.cli")).expect("mkdir");
+    std::fs::write(
+        data.join("com.vercel.cli/auth.json"),
+        format!(r#"{{"token":"{LOGIN_TOKEN}","expiresAt":4102444800}}"#),
+    )
+    .expect("write auth.json");
+    vec![
+        ("XDG_DATA_HOME".into(), data.display().to_string()),
+        ("VERCEL_OIDC_API_URL".into(), api.base_url()),
+        ("VERCEL_OIDC_OAUTH_URL".into(), api.base_url()),
+    ]
+}
+
+const LOGIN_TOKEN: &str = "vca_cli_test_login_1f2e3d4c";
+
+/// `--project`/`--team` reach the local-dev refresh from every command that reads the token
+/// chain: the mint is asked for that project and team, and the minted token is what the command
+/// uses. Without them (and no linked project) there is no token.
+#[tokio::test(flavor = "multi_thread")]
+async fn project_and_team_flags_feed_the_local_dev_refresh() {
+    let issuer = Arc::new(Issuer::start().await.expect("issuer"));
+    let api = VercelApi::builder(Arc::clone(&issuer))
+        .access_token(LOGIN_TOKEN)
+        .start()
+        .await
+        .expect("api");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sts = Sts::builder(issuer.team_issuer(), issuer.default_audience())
+        .start()
+        .await
+        .expect("sts");
+    let (entra, ca) = entra_for(&issuer, dir.path()).await;
+    let endpoint = sts.endpoint_url();
+    let authority = entra.authority();
+    let role = "arn:aws:iam::123456789012:role/cli";
+    // (project, command, extra environment)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
+        ("prj_claims", vec!["claims"], vec![]),
+        (
+            "prj_aws_cp",
+            vec!["aws", "credential-process", "--role-arn", role],
+            vec![
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ENDPOINT_URL_STS", &endpoint),
+            ],
+        ),
+        (
+            "prj_aws_export",
+            vec![
+                "aws",
+                "export-credentials",
+                "--role-arn",
+                role,
+                "--format",
+                "env",
+            ],
+            vec![
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ENDPOINT_URL_STS", &endpoint),
+            ],
+        ),
+        (
+            "prj_aws_env",
+            vec!["aws", "env", "--role-arn", role],
+            vec![
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ENDPOINT_URL_STS", &endpoint),
+            ],
+        ),
+        (
+            "prj_azure",
+            vec![
+                "--ca-file",
+                &ca,
+                "azure",
+                "token",
+                "--scope",
+                "https://vault.azure.net/.default",
+                "--authority-host",
+                &authority,
+            ],
+            vec![
+                ("AZURE_TENANT_ID", entra.tenant_id()),
+                ("AZURE_CLIENT_ID", entra.client_id()),
+            ],
+        ),
+        ("prj_token", vec!["token"], vec![]),
+        ("prj_doctor", vec!["doctor", "--json"], vec![]),
+    ];
+    for (i, (project, args, extra)) in cases.into_iter().enumerate() {
+        let data = dir.path().join(format!("data-{i}"));
+        let login = local_dev_login(&api, &data);
+        let mut env: Vec<(&str, &str)> = login
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend(extra);
+
+        let without = run(&args, &env, None).await;
+        assert_eq!(
+            without.code(),
+            1,
+            "{args:?} without --project: {}",
+            without.stderr()
+        );
+        assert!(without.stdout().is_empty(), "{args:?}");
+
+        let team = format!("team_{project}");
+        let mut flagged = args.clone();
+        flagged.extend(["--project", project, "--team", &team]);
+        let mints = api.mint_requests().len();
+        let r = run(&flagged, &env, None).await;
+        assert_eq!(r.code(), 0, "{flagged:?}: {}", r.stderr());
+        let requests = api.mint_requests();
+        assert_eq!(requests.len(), mints + 1, "{flagged:?} minted once");
+        let mint = requests.last().expect("a mint");
+        assert_eq!(mint.project, project, "{flagged:?}");
+        assert_eq!(mint.team_id.as_deref(), Some(team.as_str()), "{flagged:?}");
+        assert_no_secret(&r, &[LOGIN_TOKEN]);
+        if project == "prj_claims" {
+            let claims = r.json();
+            assert_eq!(claims["project_id"], project);
+            assert_eq!(claims["owner_id"], team.as_str());
+        }
+        if project == "prj_token" {
+            let claims = jwt_payload(r.stdout().trim());
+            assert_eq!(claims["project_id"], project);
+        }
+    }
+    assert_eq!(
+        sts.issued().len(),
+        3,
+        "each AWS command assumed the role once"
+    );
+    assert_eq!(entra.requests(), 1);
+}
+
+/// What bash completes for `words` (the last one being completed) with the script of
+/// `completions bash`, run in a real bash.
+async fn bash_complete(script: &str, words: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("vercel-oidc.bash");
+    std::fs::write(&file, script).expect("write the script");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\n_vercel__oidc vercel-oidc '{}' '{}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display(),
+        quoted.join(" "),
+        words.len() - 1,
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let output = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .env_clear()
+        .output()
+        .await
+        .expect("run bash");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `completions SHELL` prints a script for each shell on stdout; in bash it completes the
+/// subcommands, their subcommands, their options and the values of the new flags.
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_for_every_shell() {
+    let r = run(&["completions", "bash"], &[], None).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert!(r.stderr().is_empty(), "{}", r.stderr());
+    let script = r.stdout();
+    assert!(script.contains("complete -F _vercel__oidc"), "{script}");
+
+    let top = bash_complete(&script, &["vercel-oidc", ""]).await;
+    for command in [
+        "token",
+        "claims",
+        "aws",
+        "azure",
+        "verify",
+        "doctor",
+        "trust",
+        "completions",
+    ] {
+        assert!(top.iter().any(|c| c == command), "no {command} in {top:?}");
+    }
+    let aws = bash_complete(&script, &["vercel-oidc", "aws", ""]).await;
+    for command in ["credential-process", "env", "export-credentials"] {
+        assert!(aws.iter().any(|c| c == command), "no {command} in {aws:?}");
+    }
+    let options = bash_complete(&script, &["vercel-oidc", "aws", "export-credentials", "--"]).await;
+    for option in ["--format", "--role-arn", "--project", "--team"] {
+        assert!(
+            options.iter().any(|c| c == option),
+            "no {option} in {options:?}"
+        );
+    }
+    let formats = bash_complete(
+        &script,
+        &["vercel-oidc", "aws", "export-credentials", "--format", ""],
+    )
+    .await;
+    assert_eq!(formats, ["process", "env", "env-no-export"]);
+    let outputs = bash_complete(&script, &["vercel-oidc", "azure", "token", "--output", ""]).await;
+    assert_eq!(outputs, ["raw", "json"]);
+    let shells = bash_complete(&script, &["vercel-oidc", "completions", ""]).await;
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        assert!(
+            shells.iter().any(|c| c == shell),
+            "no {shell} in {shells:?}"
+        );
+    }
+
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let r = run(&["completions", shell], &[], None).await;
+        assert_eq!(r.code(), 0, "{shell}: {}", r.stderr());
+        assert!(r.stdout().contains("export-credentials"), "{shell}");
+        assert!(r.stderr().is_empty(), "{shell}: {}", r.stderr());
+    }
+    let r = run(&["completions", "tcsh"], &[], None).await;
+    assert_eq!(r.code(), 2, "{}", r.stderr());
+    assert!(r.stdout().is_empty());
+}
+
+/// The new flags are in `--help`, with their values.
+#[tokio::test(flavor = "multi_thread")]
+async fn help_names_the_new_flags_and_their_values() {
+    for (args, needles) in [
+        (
+            vec!["azure", "token", "--help"],
+            vec![
+                "--output <FORMAT>",
+                "raw",
+                "json",
+                "--subscription",
+                "--project",
+                "--team",
+            ],
+        ),
+        (
+            vec!["aws", "export-credentials", "--help"],
+            vec![
+                "--format <FORMAT>",
+                "process",
+                "env-no-export",
+                "--project",
+                "--team",
+            ],
+        ),
+        (
+            vec!["aws", "credential-process", "--help"],
+            vec!["--project", "--team"],
+        ),
+        (vec!["aws", "env", "--help"], vec!["--project", "--team"]),
+        (vec!["claims", "--help"], vec!["--project", "--team"]),
+        (
+            vec!["completions", "--help"],
+            vec!["bash", "zsh", "fish", "powershell", "elvish"],
+        ),
+    ] {
+        let r = run(&args, &[], None).await;
+        assert_eq!(r.code(), 0, "{args:?}");
+        for needle in needles {
+            assert!(
+                r.stdout().contains(needle),
+                "{args:?} lacks {needle}:\n{}",
+                r.stdout()
+            );
+        }
+    }
+}
+
 #[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_walks_the_whole_flow_offline() {
@@ -661,6 +1230,8 @@ async fn every_subcommand_has_help() {
         vec!["aws", "--help"],
         vec!["aws", "credential-process", "--help"],
         vec!["aws", "env", "--help"],
+        vec!["aws", "export-credentials", "--help"],
+        vec!["completions", "--help"],
         vec!["verify", "--help"],
         vec!["azure", "--help"],
         vec!["azure", "token", "--help"],
