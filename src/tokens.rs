@@ -130,7 +130,12 @@ impl ResolvedTokens {
     /// The source and the exchange apart.
     #[cfg(feature = "exchange")]
     #[cfg_attr(docsrs, doc(cfg(feature = "exchange")))]
-    pub fn into_parts(self) -> (SharedTokenSource, Option<(AudienceExchange, ExchangeRequest)>) {
+    pub fn into_parts(
+        self,
+    ) -> (
+        SharedTokenSource,
+        Option<(AudienceExchange, ExchangeRequest)>,
+    ) {
         (self.source, self.exchange)
     }
 
@@ -138,7 +143,11 @@ impl ResolvedTokens {
     pub fn into_token_source(self) -> SharedTokenSource {
         #[cfg(feature = "exchange")]
         if let Some((exchange, request)) = self.exchange {
-            return SharedTokenSource::new(ExchangeTokenSource::new(self.source, exchange, request));
+            return SharedTokenSource::new(ExchangeTokenSource::new(
+                self.source,
+                exchange,
+                request,
+            ));
         }
         self.source
     }
@@ -148,12 +157,15 @@ impl ResolvedTokens {
 mod tests {
     use super::*;
     use crate::env::Env;
-    use crate::source::FixedTokenSource;
+    use crate::source::{FixedTokenSource, TokenSource as _};
     use crate::test_util::jwt_expiring_in;
     use crate::token::OidcToken;
 
     fn config() -> OidcConfig {
-        OidcConfig::new().with_env(Env::from_pairs([("VERCEL_OIDC_TOKEN", jwt_expiring_in(600))]))
+        OidcConfig::new().with_env(Env::from_pairs([(
+            "VERCEL_OIDC_TOKEN",
+            jwt_expiring_in(600),
+        )]))
     }
 
     #[tokio::test]
@@ -171,7 +183,10 @@ mod tests {
         let fixed = OidcToken::parse(jwt_expiring_in(600)).expect("valid");
         let tokens = TokenSetup::new()
             .token_source(SharedTokenSource::new(FixedTokenSource::new(fixed.clone())))
-            .resolve(&OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([])), Duration::ZERO)
+            .resolve(
+                &OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([])),
+                Duration::ZERO,
+            )
             .expect("resolves");
         let got = tokens.source().token().await.expect("token");
         assert_eq!(got.expose_secret(), fixed.expose_secret());
@@ -180,7 +195,11 @@ mod tests {
         let chain = TokenSetup::new()
             .resolve(&config(), Duration::from_secs(3600))
             .expect("resolves");
-        let err = chain.into_token_source().token().await.expect_err("within the buffer");
+        let err = chain
+            .into_token_source()
+            .token()
+            .await
+            .expect_err("within the buffer");
         assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     }
 
@@ -197,7 +216,10 @@ mod tests {
 
         let refused = TokenSetup::new()
             .audience("aud")
-            .resolve(&config.with_issuer_url("http://issuer.example"), Duration::ZERO)
+            .resolve(
+                &config.with_issuer_url("http://issuer.example"),
+                Duration::ZERO,
+            )
             .expect_err("http off loopback");
         assert!(refused.is_invalid_configuration(), "{refused}");
         let empty = TokenSetup::new()
