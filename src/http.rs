@@ -100,21 +100,28 @@ fn count_pem_certificates(pem: &[u8]) -> Result<usize, rustls_pki_types::pem::Er
 /// or fragment. The error is the reason, for the caller's typed error.
 pub(crate) fn check_base_url(base: &str) -> Result<&str, &'static str> {
     let trimmed = base.strip_suffix('/').unwrap_or(base);
-    let url = url::Url::parse(trimmed).map_err(|_| "not a URL")?;
-    if !url.username().is_empty() || url.password().is_some() {
+    // `http::Uri` keeps the crate free of a full URL parser; it ignores a fragment, so that is
+    // looked for first.
+    let uri: http::Uri = trimmed.parse().map_err(|_| "not a URL")?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err("not a URL");
+    };
+    if authority.as_str().contains('@') {
         return Err("must not contain credentials");
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    if uri.query().is_some() || trimmed.contains('#') {
         return Err("must not have a query or fragment");
     }
-    let loopback = url.host_str().is_some_and(|host| {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost")
-            || bare
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match url.scheme() {
+    let host = authority.host();
+    if host.is_empty() {
+        return Err("not a URL");
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(trimmed),
         "http" if loopback => Ok(trimmed),
         "http" => Err("must be https (http only on a loopback host)"),
@@ -249,6 +256,71 @@ mod tests {
         file.set_len(crate::limits::PEM_MAX + 1).expect("grow");
         let err = ExtraRoots::from_pem_file(&big).expect_err("too large");
         assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn the_url_policy_admits_https_and_loopback_http_only() {
+        for ok in [
+            "https://oidc.vercel.com",
+            "https://oidc.vercel.com/",
+            "HTTPS://OIDC.vercel.com/acme",
+            "https://sts.eu-west-1.amazonaws.com:443/path",
+            "http://127.0.0.1:4566",
+            "http://127.1.2.3",
+            "http://localhost:3000/",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok} should pass");
+        }
+        assert_eq!(
+            check_base_url("https://oidc.vercel.com/"),
+            Ok("https://oidc.vercel.com")
+        );
+        for (bad, reason) in [
+            (
+                "http://vm.internal:4566",
+                "must be https (http only on a loopback host)",
+            ),
+            (
+                "http://10.0.0.1",
+                "must be https (http only on a loopback host)",
+            ),
+            (
+                "http://127.0.0.1.nip.io",
+                "must be https (http only on a loopback host)",
+            ),
+            ("ftp://127.0.0.1", "must be an https URL"),
+            ("file:///etc/passwd", "not a URL"),
+            (
+                "https://admin:pw@sts.example.com",
+                "must not contain credentials",
+            ),
+            (
+                "https://user@sts.example.com",
+                "must not contain credentials",
+            ),
+            (
+                "https://sts.example.com/?a=b",
+                "must not have a query or fragment",
+            ),
+            (
+                "https://sts.example.com/#frag",
+                "must not have a query or fragment",
+            ),
+            (
+                "https://sts.example.com#",
+                "must not have a query or fragment",
+            ),
+            ("sts.example.com", "not a URL"),
+            ("/relative", "not a URL"),
+            ("", "not a URL"),
+            ("https://", "not a URL"),
+            ("https://exa mple.com", "not a URL"),
+            ("https://bücher.example", "not a URL"),
+        ] {
+            assert_eq!(check_base_url(bad), Err(reason), "{bad:?}");
+        }
     }
 
     #[test]
