@@ -10,7 +10,7 @@ use aws_sdk_sts::operation::assume_role_with_web_identity::{
     AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
 };
 use aws_sdk_sts::types::PolicyDescriptorType;
-use vercel_oidc::time::{SharedClock, Clock as _};
+use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{OidcToken, SharedTokenSource, TokenSource as _};
 
 use crate::error::{Error, StsFailure, sanitize};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
+use vercel_oidc::time::{Clock as _, SharedClock, TokioClock};
 use vercel_oidc::{Env, OidcToken, RequestContext, VercelTokenSource, token_source_fn};
 use vercel_oidc_aws::{AwsCredentialsProvider, Error};
 use vercel_oidc_testkit::{Issuer, Sts, StsFault};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
-use vercel_oidc::time::{SharedClock, Clock as _, TokioClock};
+use vercel_oidc::time::{Clock as _, SharedClock, TokioClock};
 use vercel_oidc::{Env, OidcToken, token_source_fn};
 use vercel_oidc_aws::AwsCredentialsProvider;
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer, Sts, StsFault};
