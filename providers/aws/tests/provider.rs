@@ -796,6 +796,80 @@ async fn permanent_errors_are_not_retried_and_name_the_cause() {
     }
 }
 
+/// A token source failure: a transient one is retried, with a backoff, until `max_attempts`
+/// fetches in all; any other is returned at once. Neither reaches STS.
+#[tokio::test(start_paused = true)]
+async fn token_source_failures_are_retried_only_when_transient() {
+    let f = fixture().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let failing = |transient: bool| {
+        let fetches = Arc::clone(&fetches);
+        token_source_fn(move || {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if transient {
+                Err(vercel_oidc::Error::TokenFileUnreadable {
+                    path: "/run/token".into(),
+                    source: Arc::new(std::io::Error::other("busy")),
+                })
+            } else {
+                OidcToken::parse("not-a-jwt")
+            })
+        })
+    };
+    let backoff = Duration::from_secs(10);
+    let provider = f
+        .builder()
+        .max_attempts(3)
+        .initial_backoff(backoff)
+        .max_backoff(backoff)
+        .token_source(failing(true))
+        .build()
+        .expect("valid");
+    let started = tokio::time::Instant::now();
+    let err = provider.credentials().await.expect_err("unreadable");
+    let waited = started.elapsed();
+    assert!(err.to_string().contains("token"), "{err}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 3, "one fetch per attempt");
+    // Two backoffs of up to 10 s each (full jitter): some wait, never more than the caps.
+    assert!(
+        waited > Duration::ZERO && waited <= 2 * backoff,
+        "{waited:?}"
+    );
+
+    fetches.store(0, Ordering::SeqCst);
+    let provider = f
+        .builder()
+        .max_attempts(3)
+        .initial_backoff(backoff)
+        .token_source(failing(false))
+        .build()
+        .expect("valid");
+    let started = tokio::time::Instant::now();
+    provider.credentials().await.expect_err("malformed");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(f.sts.calls(), 0);
+}
+
+/// A rejection says what the token's claims suggest is wrong (from the claims, never the
+/// token itself).
+#[tokio::test(start_paused = true)]
+async fn rejections_name_the_likely_cause() {
+    let f = fixture().await;
+    f.sts.inject(1, StsFault::AccessDenied);
+    let provider = f.builder().build().expect("valid");
+    let err = provider.credentials().await.expect_err("access denied");
+    let hint = err.hint().expect("a hint");
+    assert_eq!(hint.mismatch, "subject or role");
+    assert!(
+        err.to_string().contains("Likely cause (subject or role)"),
+        "{err}"
+    );
+    for token in f.minted() {
+        assert!(!err.to_string().contains(&token));
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn subject_trust_is_enforced() {
     let issuer = Arc::new(Issuer::start().await.expect("issuer"));
