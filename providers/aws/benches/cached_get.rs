@@ -1,5 +1,5 @@
-//! Issue 8, bench 1: a cached credential get, side by side in one run (SPEC §12: ours within
-//! 2× of the floor).
+//! Bench 1: a cached credential get, side by side in one run (the target: ours within 2× of
+//! the floor).
 //!
 //! - floor: an `ArcSwap<Credentials>` load + clone (plain, and in an async fn awaited the way
 //!   the providers are), and an async fn that clones an `Arc`;

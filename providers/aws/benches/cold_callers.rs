@@ -1,6 +1,6 @@
-//! Issue 8, bench 2: 10,000 concurrent callers on a cold provider (a fresh provider per
+//! Bench 2: 10,000 concurrent callers on a cold provider (a fresh provider per
 //! iteration), side by side in one run: the wall time until every caller has credentials, and
-//! the STS calls they cost (SPEC §12: ours makes 1 STS call, on the raw provider as well as
+//! the STS calls they cost (the target: ours makes 1 STS call, on the raw provider as well as
 //! through the SDK's identity cache).
 //!
 //! - ours: `provide_credentials()` from 10,000 tasks;

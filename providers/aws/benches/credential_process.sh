@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8 / SPEC §12: `vercel-oidc aws credential-process` as a whole process (AWS tools start
+# `vercel-oidc aws credential-process` as a whole process (AWS tools start
 # it on every refresh) against a Rust program using aws-config 1.13's own web-identity provider
 # (providers/aws/examples/aws_config_web_identity.rs), both getting credentials once from the
 # testkit STS on 127.0.0.1 and printing credential_process JSON. Timed with hyperfine

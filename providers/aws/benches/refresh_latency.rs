@@ -1,5 +1,5 @@
-//! Issue 8, bench 3: what callers feel while the credentials are refreshed and STS takes
-//! 250 ms to answer, side by side in one run (SPEC §12: ours, 0 callers waiting on the
+//! Bench 3: what callers feel while the credentials are refreshed and STS takes
+//! 250 ms to answer, side by side in one run (the target: ours, 0 callers waiting on the
 //! network while valid credentials exist).
 //!
 //! For each provider: a fresh provider loads credentials that STS issues with a 60 s

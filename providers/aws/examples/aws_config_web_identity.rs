@@ -1,5 +1,5 @@
-//! The comparison program for `vercel-oidc aws credential-process` (SPEC §12: "no slower than
-//! a Rust program using aws-config directly"): one credential fetch through aws-config 1.13's
+//! The comparison program for `vercel-oidc aws credential-process` (the target: "no slower
+//! than a Rust program using aws-config directly"): one credential fetch through aws-config 1.13's
 //! own `WebIdentityTokenCredentialsProvider`, printed as `credential_process` JSON (Version 1).
 //!
 //! Configured the way aws-config reads it from the process environment:

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]);
     let provider = AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/acme-web")
         .env(env)
-        .role_session_name("emulator-demo")
+        .session_name("emulator-demo")
         .build()?;
 
     let started = Instant::now();

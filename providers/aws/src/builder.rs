@@ -1,13 +1,18 @@
 //! The builder: options, their defaults from the environment, validation, the STS client.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+use futures_util::FutureExt as _;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
 use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
@@ -26,6 +31,11 @@ const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 const ENV_ENDPOINT_STS: &str = "AWS_ENDPOINT_URL_STS";
 const ENV_ENDPOINT: &str = "AWS_ENDPOINT_URL";
 const ENV_IGNORE_ENDPOINTS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+const ENV_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
+const ENV_PROFILE: &str = "AWS_PROFILE";
+const ENV_HOME: &str = "HOME";
+const ENV_USERPROFILE: &str = "USERPROFILE";
 
 /// The shortest session STS grants (15 minutes).
 pub const MIN_DURATION: Duration = Duration::from_secs(900);
@@ -90,7 +100,14 @@ impl From<Option<&str>> for RoleArn {
     }
 }
 
-/// Builder for [`AwsCredentialsProvider`]; see [`AwsCredentialsProvider::builder`].
+/// Builder for [`AwsCredentialsProvider`]; see [`AwsCredentialsProvider::builder`] and
+/// [`AwsCredentialsProvider::from_sdk_config`].
+///
+/// The setters follow aws-config's names where they mean the same
+/// ([`session_name`](Self::session_name), [`session_length`](Self::session_length),
+/// [`policy_arns`](Self::policy_arns), [`policy`](Self::policy)); the names of the npm package's
+/// port ([`role_session_name`](Self::role_session_name), [`duration`](Self::duration)) stay as
+/// aliases.
 #[derive(Debug)]
 pub struct AwsCredentialsProviderBuilder {
     role_arn: RoleArn,
@@ -113,6 +130,14 @@ pub struct AwsCredentialsProviderBuilder {
     initial_backoff: Duration,
     max_backoff: Duration,
     attempt_timeout: Duration,
+}
+
+/// Where the STS client sends the token, once resolved.
+struct Endpoints {
+    /// Explicit, else from the environment: set on the STS client.
+    configured: Option<String>,
+    /// The `SdkConfig`'s (already in the STS client's configuration).
+    sdk: Option<String>,
 }
 
 impl AwsCredentialsProviderBuilder {
@@ -141,11 +166,26 @@ impl AwsCredentialsProviderBuilder {
         }
     }
 
-    /// The role session name (`RoleSessionName`, 2–64 characters of `[A-Za-z0-9+=,.@_-]`).
-    /// Defaults to `AWS_ROLE_SESSION_NAME`, else `vercel-oidc-<unix millis>`.
-    pub fn role_session_name(mut self, name: impl Into<String>) -> Self {
+    /// The role to assume (`RoleArn`; [`RoleArn::from_env`] reads `AWS_ROLE_ARN`). Defaults to
+    /// the role given to [`AwsCredentialsProvider::builder`], or `AWS_ROLE_ARN` for a builder
+    /// from [`AwsCredentialsProvider::from_sdk_config`].
+    pub fn role_arn(mut self, role_arn: impl Into<RoleArn>) -> Self {
+        self.role_arn = role_arn.into();
+        self
+    }
+
+    /// The role session name (`RoleSessionName`, 2–64 characters of `[A-Za-z0-9+=,.@_-]`), as
+    /// aws-config's `session_name`. Defaults to `AWS_ROLE_SESSION_NAME`, else
+    /// `vercel-oidc-<unix millis>`.
+    #[doc(alias = "role_session_name")]
+    pub fn session_name(mut self, name: impl Into<String>) -> Self {
         self.session_name = Some(name.into());
         self
+    }
+
+    /// The same as [`session_name`](Self::session_name) (the npm package's `roleSessionName`).
+    pub fn role_session_name(self, name: impl Into<String>) -> Self {
+        self.session_name(name)
     }
 
     /// Adds a managed session policy ARN (`PolicyArns`, at most 10). Defaults to none.
@@ -170,11 +210,18 @@ impl AwsCredentialsProviderBuilder {
         self
     }
 
-    /// The session duration (`DurationSeconds`, 900 s to 12 h, whole seconds). Defaults to
-    /// omitting it, so STS applies its default (1 hour).
-    pub fn duration(mut self, duration: Duration) -> Self {
-        self.duration = Some(duration);
+    /// The session duration (`DurationSeconds`, 900 s to 12 h, whole seconds), as aws-config's
+    /// `session_length`. Defaults to omitting it, so STS applies its default (1 hour).
+    #[doc(alias = "duration_seconds")]
+    pub fn session_length(mut self, length: Duration) -> Self {
+        self.duration = Some(length);
         self
+    }
+
+    /// The same as [`session_length`](Self::session_length) (the npm package's
+    /// `durationSeconds`).
+    pub fn duration(self, duration: Duration) -> Self {
+        self.session_length(duration)
     }
 
     /// `ProviderId`, for OAuth 2.0 access tokens only (not needed for Vercel's OIDC tokens).
@@ -184,40 +231,49 @@ impl AwsCredentialsProviderBuilder {
         self
     }
 
-    /// The region of the STS client. Defaults to the region of the [`SdkConfig`] given to
-    /// [`sdk_config`](Self::sdk_config), then `AWS_REGION`, then `AWS_DEFAULT_REGION`; never a
-    /// silent `us-east-1`: with none of them (and no endpoint override) `build` fails.
+    /// The region of the STS client. Defaults to aws-config's region chain, read through this
+    /// builder's [`Env`]: the region of the [`SdkConfig`] given to
+    /// [`sdk_config`](Self::sdk_config), then `AWS_REGION`, then `AWS_DEFAULT_REGION`, then the
+    /// `region` of the active profile (`AWS_PROFILE`, else `default`) in the shared config file
+    /// (`AWS_CONFIG_FILE`, else `~/.aws/config`) and credentials file
+    /// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`). Never a silent `us-east-1`
+    /// and never the instance metadata service: with none of them (and no endpoint override)
+    /// `build` fails.
     pub fn region(mut self, region: impl Into<Region>) -> Self {
         self.region = Some(region.into());
         self
     }
 
-    /// The STS endpoint, e.g. `https://sts.eu-west-1.amazonaws.com` or a VPC endpoint. Defaults
-    /// to `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL` (both ignored when
-    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the endpoint of the [`SdkConfig`], then
-    /// the SDK's regional endpoint.
+    /// The STS endpoint, e.g. `https://sts.eu-west-1.amazonaws.com` or a VPC endpoint: https,
+    /// or http on a loopback address, with no user info, query or fragment (the web identity
+    /// token travels to it). Defaults to `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL` (both
+    /// ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), then the endpoint of the
+    /// [`SdkConfig`], then the SDK's regional endpoint.
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint_url = Some(url.into());
         self
     }
 
     /// Takes the STS client's region, endpoint, HTTP client, sleep and time sources, FIPS and
-    /// dual-stack settings from `config` (its credentials provider, retry and timeout settings
-    /// are not used: this provider retries itself). Defaults to none: an STS client with the
-    /// SDK's defaults.
+    /// dual-stack settings and behavior version from `config` (its credentials provider, retry
+    /// and timeout settings are not used: this provider retries itself). Defaults to none: an
+    /// STS client with the SDK's defaults.
     pub fn sdk_config(mut self, config: &SdkConfig) -> Self {
         self.sdk_config = Some(config.clone());
         self
     }
 
     /// Where the OIDC token comes from; a fresh one is fetched for every STS call. Defaults to
-    /// the Vercel chain ([`VercelTokenSource`]) reading this builder's [`Env`].
+    /// the Vercel chain ([`VercelTokenSource`]) reading this builder's [`Env`]: the request's
+    /// `x-vercel-oidc-token` header (through [`vercel_oidc::RequestContextLayer`]), then
+    /// `VERCEL_OIDC_TOKEN_FILE`, the newest header token seen, `VERCEL_OIDC_TOKEN`.
     pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
         self.token_source = Some(SharedTokenSource::new(source));
         self
     }
 
-    /// Exchanges each token for one with this `aud` (SPEC §7) before sending it to STS.
+    /// Exchanges each token for one with this `aud` (`POST {issuer}/~token`, the issuer base
+    /// from `VERCEL_OIDC_ISSUER_URL`, else `https://oidc.vercel.com`) before sending it to STS.
     /// Defaults to none: the Vercel token goes to STS as it is.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
@@ -287,22 +343,82 @@ impl AwsCredentialsProviderBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidConfiguration`] when the role ARN is missing or malformed, no region can
-    /// be found (and no endpoint is set), or an option is out of range.
-    pub fn build(self) -> Result<AwsCredentialsProvider, Error> {
-        let env = self.env.clone();
+    /// be found (and no endpoint is set), an endpoint is not allowed, `VERCEL_OIDC_CA_FILE`
+    /// cannot be used, or an option is out of range.
+    pub fn build(mut self) -> Result<AwsCredentialsProvider, Error> {
         let clock = self.clock.clone().unwrap_or_default();
-        let role_arn = match self.role_arn.0 {
-            Some(arn) => arn,
-            None => env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
+        let role_arn = self.resolve_role_arn()?;
+        let session_name = self.resolve_session_name(&clock)?;
+        self.check_policies()?;
+        let duration_seconds = self.duration_seconds()?;
+        if self.attempt_timeout.is_zero() {
+            return Err(Error::config("the STS attempt timeout must not be zero"));
+        }
+        let region = self.resolve_region()?;
+        let endpoints = self.resolve_endpoints()?;
+        if region.is_none() && endpoints.configured.is_none() && endpoints.sdk.is_none() {
+            return Err(Error::config(format!(
+                "no AWS region for STS: set {ENV_REGION}, call .region(..), build from an \
+                 SdkConfig with a region, or set `region` in the AWS config profile (this \
+                 provider never assumes us-east-1)"
+            )));
+        }
+        let client = self.sts_client(region.clone(), endpoints.configured.clone())?;
+        let source = self.resolve_token_source(&clock)?;
+
+        let summary = Summary {
+            role_arn: role_arn.clone(),
+            session_name: session_name.clone(),
+            region: region.map(|r| r.to_string()),
+            endpoint_url: endpoints.configured.or(endpoints.sdk),
+            attempt_timeout: self.attempt_timeout,
+            invalid: None,
+        };
+        let loader = Loader {
+            client,
+            role_arn,
+            session_name,
+            policy_arns: self.policy_arns,
+            policy: self.policy,
+            duration_seconds,
+            provider_id: self.provider_id,
+            source,
+            clock: clock.clone(),
+            max_attempts: self.max_attempts,
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff.max(self.initial_backoff),
+        };
+        let cache = cache_around(loader, self.refresh_window, self.jitter, clock);
+        tracing::debug!(
+            role_arn = %summary.role_arn,
+            session_name = %summary.session_name,
+            region = ?summary.region,
+            endpoint_url = ?summary.endpoint_url,
+            "vercel-oidc-aws: provider built"
+        );
+        Ok(AwsCredentialsProvider::new(cache, summary))
+    }
+
+    /// The role ARN: given, else `AWS_ROLE_ARN`; checked to be an IAM role ARN.
+    fn resolve_role_arn(&self) -> Result<String, Error> {
+        let role_arn = match &self.role_arn.0 {
+            Some(arn) => arn.clone(),
+            None => self.env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
                 Error::config(format!(
                     "no role ARN: pass one to AwsCredentialsProvider::builder or set {ENV_ROLE_ARN}"
                 ))
             })?,
         };
         validate_role_arn(&role_arn)?;
+        Ok(role_arn)
+    }
+
+    /// The session name: given, else `AWS_ROLE_SESSION_NAME`, else `vercel-oidc-<unix millis>`.
+    fn resolve_session_name(&self, clock: &SharedClock) -> Result<String, Error> {
         let session_name = match self
             .session_name
-            .or_else(|| env.get_non_empty(ENV_SESSION_NAME))
+            .clone()
+            .or_else(|| self.env.get_non_empty(ENV_SESSION_NAME))
         {
             Some(name) => name,
             None => {
@@ -314,6 +430,11 @@ impl AwsCredentialsProviderBuilder {
             }
         };
         validate_session_name(&session_name)?;
+        Ok(session_name)
+    }
+
+    /// The session policies within STS's limits.
+    fn check_policies(&self) -> Result<(), Error> {
         if self.policy_arns.len() > MAX_POLICY_ARNS {
             return Err(Error::config(format!(
                 "{} policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
@@ -332,48 +453,67 @@ impl AwsCredentialsProviderBuilder {
                 "the inline session policy must be 1 to {MAX_POLICY_LEN} characters"
             )));
         }
-        let duration_seconds = match self.duration {
-            None => None,
-            Some(d) if (MIN_DURATION..=MAX_DURATION).contains(&d) && d.subsec_nanos() == 0 => {
-                Some(d.as_secs() as i32)
-            }
-            Some(d) => {
-                return Err(Error::config(format!(
-                    "session duration {d:?} is out of range: whole seconds from 900 s to 12 h"
-                )));
-            }
-        };
-        if self.attempt_timeout.is_zero() {
-            return Err(Error::config("the STS attempt timeout must not be zero"));
-        }
+        Ok(())
+    }
 
-        // Region: explicit, SdkConfig, env. Never a silent default.
-        let region = self
-            .region
-            .or_else(|| self.sdk_config.as_ref().and_then(|c| c.region().cloned()))
-            .or_else(|| {
-                env.get_non_empty(ENV_REGION)
-                    .or_else(|| env.get_non_empty(ENV_DEFAULT_REGION))
-                    .map(Region::new)
-            });
-        // Endpoint: explicit, env (service-specific first), then the SdkConfig's (below).
-        let ignore_env_endpoints = env
+    /// `DurationSeconds`, when a session length is set: whole seconds within STS's range.
+    fn duration_seconds(&self) -> Result<Option<i32>, Error> {
+        match self.duration {
+            None => Ok(None),
+            Some(d) if (MIN_DURATION..=MAX_DURATION).contains(&d) && d.subsec_nanos() == 0 => {
+                i32::try_from(d.as_secs())
+                    .map(Some)
+                    .map_err(|_| duration_error(d))
+            }
+            Some(d) => Err(duration_error(d)),
+        }
+    }
+
+    /// The region, by aws-config's chain read through this builder's [`Env`]: explicit, the
+    /// `SdkConfig`'s, `AWS_REGION` / `AWS_DEFAULT_REGION`, the active profile's.
+    fn resolve_region(&self) -> Result<Option<Region>, Error> {
+        let env_region = self
+            .env
+            .get_non_empty(ENV_REGION)
+            .or_else(|| self.env.get_non_empty(ENV_DEFAULT_REGION))
+            .map(Region::new);
+        let mut chain = RegionProviderChain::first_try(self.region.clone())
+            .or_else(self.sdk_config.as_ref().and_then(|c| c.region().cloned()))
+            .or_else(env_region);
+        if let Some(profile) = profile_region_provider(&self.env) {
+            chain = chain.or_else(profile);
+        }
+        // Every link answers at once: the profile files are read with blocking I/O inside
+        // aws-config (no runtime involved), so the chain is never pending.
+        let region = chain
+            .region()
+            .now_or_never()
+            .ok_or_else(|| Error::config("the AWS region chain did not answer at once"))?;
+        Ok(region.filter(|r| !r.as_ref().is_empty()))
+    }
+
+    /// The STS endpoint: explicit, else from the environment (service-specific first), and the
+    /// `SdkConfig`'s; each must pass the URL policy.
+    fn resolve_endpoints(&self) -> Result<Endpoints, Error> {
+        let ignore_env_endpoints = self
+            .env
             .get(ENV_IGNORE_ENDPOINTS)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let endpoint_url = self.endpoint_url.or_else(|| {
+        let configured = self.endpoint_url.clone().or_else(|| {
             if ignore_env_endpoints {
                 None
             } else {
-                env.get_non_empty(ENV_ENDPOINT_STS)
-                    .or_else(|| env.get_non_empty(ENV_ENDPOINT))
+                self.env
+                    .get_non_empty(ENV_ENDPOINT_STS)
+                    .or_else(|| self.env.get_non_empty(ENV_ENDPOINT))
             }
         });
-        let sdk_endpoint = self
+        let sdk = self
             .sdk_config
             .as_ref()
             .and_then(|c| c.endpoint_url())
             .map(str::to_owned);
-        if let Some(url) = &endpoint_url
+        if let Some(url) = &configured
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
             return Err(Error::config(format!(
@@ -383,23 +523,32 @@ impl AwsCredentialsProviderBuilder {
         }
         // The web identity token travels to this endpoint: https, or http on loopback only; no
         // user info, query or fragment (the error shows the URL with user info redacted).
-        for url in endpoint_url.iter().chain(sdk_endpoint.iter()) {
+        for url in configured.iter().chain(sdk.iter()) {
             vercel_oidc::check_endpoint_url(url).map_err(|e| Error::config(format!("STS {e}")))?;
         }
-        if region.is_none() && endpoint_url.is_none() && sdk_endpoint.is_none() {
-            return Err(Error::config(format!(
-                "no AWS region for STS: set {ENV_REGION}, call .region(..), or build from an \
-                 SdkConfig with a region (this provider never assumes us-east-1)"
-            )));
-        }
+        Ok(Endpoints { configured, sdk })
+    }
 
+    /// The STS client, built once: the `SdkConfig`'s settings (or the SDK's defaults), this
+    /// provider's region, endpoint and timeouts, no SDK retries, and the extra trust roots.
+    fn sts_client(
+        &self,
+        region: Option<Region>,
+        endpoint_url: Option<String>,
+    ) -> Result<aws_sdk_sts::Client, Error> {
         let mut sts = match &self.sdk_config {
             Some(config) => aws_sdk_sts::config::Builder::from(config),
-            None => aws_sdk_sts::config::Builder::new().behavior_version(BehaviorVersion::latest()),
+            None => aws_sdk_sts::config::Builder::new(),
         };
-        sts.set_region(region.clone());
-        if let Some(url) = &endpoint_url {
-            sts.set_endpoint_url(Some(url.clone()));
+        // Without one the SDK client panics; the SdkConfig's, else our pinned version.
+        let version = self
+            .sdk_config
+            .as_ref()
+            .and_then(SdkConfig::behavior_version);
+        sts.set_behavior_version(Some(version.unwrap_or_else(behavior_version)));
+        sts.set_region(region);
+        if endpoint_url.is_some() {
+            sts.set_endpoint_url(endpoint_url);
         }
         // This provider retries (with a fresh token when needed); SDK retries would multiply it.
         sts.set_retry_config(Some(RetryConfig::disabled()));
@@ -415,7 +564,7 @@ impl AwsCredentialsProviderBuilder {
             .sdk_config
             .as_ref()
             .is_some_and(|c| c.http_client().is_some());
-        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
+        let roots = ExtraRoots::from_env(&self.env).map_err(|e| Error::InvalidConfiguration {
             message: format!("{CA_FILE_ENV} could not be used"),
             source: Some(Arc::new(e)),
         })?;
@@ -424,73 +573,133 @@ impl AwsCredentialsProviderBuilder {
         {
             sts.set_http_client(Some(https_client_with(&roots)?));
         }
-        let client = aws_sdk_sts::Client::from_conf(sts.build());
+        Ok(aws_sdk_sts::Client::from_conf(sts.build()))
+    }
 
-        let source = match self.token_source {
+    /// The token source: given, else the Vercel chain; behind the audience exchange when an
+    /// audience is set.
+    fn resolve_token_source(&mut self, clock: &SharedClock) -> Result<SharedTokenSource, Error> {
+        let source = match self.token_source.take() {
             Some(source) => source,
             None => SharedTokenSource::new(
                 VercelTokenSource::builder()
-                    .env(env.clone())
+                    .env(self.env.clone())
                     .time_source(clock.clone())
                     .build(),
             ),
         };
-        let source = match self.audience {
-            None => source,
-            Some(audience) => {
-                let mut request = ExchangeRequest::new(audience);
-                if let Some(jti) = self.jti {
-                    request = request.jti(jti);
-                }
-                let exchange = AudienceExchange::builder()
-                    .env(env.clone())
-                    .time_source(clock.clone())
-                    .build()
-                    .map_err(|e| Error::InvalidConfiguration {
-                        message: "the audience exchange could not be set up".into(),
-                        source: Some(Arc::new(e)),
-                    })?;
-                SharedTokenSource::new(ExchangeTokenSource::new(source, exchange, request))
-            }
+        let Some(audience) = self.audience.take() else {
+            return Ok(source);
         };
+        let mut request = ExchangeRequest::new(audience);
+        if let Some(jti) = self.jti.take() {
+            request = request.jti(jti);
+        }
+        let exchange = AudienceExchange::builder()
+            .env(self.env.clone())
+            .time_source(clock.clone())
+            .build()
+            .map_err(|e| Error::InvalidConfiguration {
+                message: "the audience exchange could not be set up".into(),
+                source: Some(Arc::new(e)),
+            })?;
+        Ok(SharedTokenSource::new(ExchangeTokenSource::new(
+            source, exchange, request,
+        )))
+    }
+}
 
-        let summary = Summary {
-            role_arn: role_arn.clone(),
-            session_name: session_name.clone(),
-            region: region.map(|r| r.to_string()),
-            endpoint_url: endpoint_url.or(sdk_endpoint),
-            attempt_timeout: self.attempt_timeout,
-        };
-        let loader = Arc::new(Loader {
-            client,
-            role_arn,
-            session_name,
-            policy_arns: self.policy_arns,
-            policy: self.policy,
-            duration_seconds,
-            provider_id: self.provider_id,
-            source,
-            clock: clock.clone(),
-            max_attempts: self.max_attempts,
-            initial_backoff: self.initial_backoff,
-            max_backoff: self.max_backoff.max(self.initial_backoff),
-        });
-        let cache = RefreshAheadCache::builder()
-            .refresh_window(self.refresh_window)
-            .jitter(self.jitter)
-            .time_source(clock)
-            .build(move || {
-                let loader = Arc::clone(&loader);
-                async move { loader.load().await }
-            });
-        tracing::debug!(
-            role_arn = %summary.role_arn,
-            session_name = %summary.session_name,
-            region = ?summary.region,
-            endpoint_url = ?summary.endpoint_url,
-            "vercel-oidc-aws: provider built"
-        );
-        Ok(AwsCredentialsProvider::ready(cache, summary))
+/// The behavior version of the STS client when the `SdkConfig` brings none: pinned, so an SDK
+/// upgrade does not change this provider's STS client unseen (its retries and timeouts are set
+/// explicitly anyway).
+fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+fn duration_error(d: Duration) -> Error {
+    Error::config(format!(
+        "session duration {d:?} is out of range: whole seconds from 900 s to 12 h"
+    ))
+}
+
+/// The refresh-ahead cache in front of `loader`.
+fn cache_around(
+    loader: Loader,
+    refresh_window: Duration,
+    jitter: f64,
+    clock: SharedClock,
+) -> RefreshAheadCache<aws_credential_types::Credentials, Error> {
+    let loader = Arc::new(loader);
+    RefreshAheadCache::builder()
+        .refresh_window(refresh_window)
+        .jitter(jitter)
+        .time_source(clock)
+        .build(move || {
+            let loader = Arc::clone(&loader);
+            async move { loader.load().await }
+        })
+}
+
+/// aws-config's profile region provider over the shared config and credentials files that
+/// `env` names (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else under `~/.aws/`), for
+/// the profile `AWS_PROFILE` (else `default`). `None` when none of the files exists.
+fn profile_region_provider(env: &Env) -> Option<ProfileFileRegionProvider> {
+    let home = env
+        .get_non_empty(ENV_HOME)
+        .or_else(|| env.get_non_empty(ENV_USERPROFILE));
+    let path = |var: &str, default_name: &str| -> Option<PathBuf> {
+        match env.get_non_empty(var) {
+            Some(path) => expand_home(&path, home.as_deref()),
+            None => home
+                .as_deref()
+                .map(|h| Path::new(h).join(".aws").join(default_name)),
+        }
+    };
+    let candidates = [
+        (
+            EnvConfigFileKind::Config,
+            ENV_CONFIG_FILE,
+            path(ENV_CONFIG_FILE, "config"),
+        ),
+        (
+            EnvConfigFileKind::Credentials,
+            ENV_CREDENTIALS_FILE,
+            path(ENV_CREDENTIALS_FILE, "credentials"),
+        ),
+    ];
+    let mut files = EnvConfigFiles::builder();
+    let mut any = false;
+    for (kind, var, path) in candidates {
+        let Some(path) = path else { continue };
+        if path.is_file() {
+            files = files.with_file(kind, path);
+            any = true;
+        } else if env.get_non_empty(var).is_some() {
+            tracing::warn!(path = %path.display(), "vercel-oidc-aws: {var} names no file");
+        }
+    }
+    if !any {
+        return None;
+    }
+    let profile = env
+        .get_non_empty(ENV_PROFILE)
+        .unwrap_or_else(|| "default".to_owned());
+    Some(
+        ProfileFileRegionProvider::builder()
+            .profile_files(files.build())
+            .profile_name(profile)
+            .build(),
+    )
+}
+
+/// `path` with a leading `~` replaced by `home` (`None` when there is no home to put there).
+fn expand_home(path: &str, home: Option<&str>) -> Option<PathBuf> {
+    match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\') => {
+            let rest = rest.trim_start_matches(['/', '\\']);
+            home.map(|h| Path::new(h).join(rest))
+        }
+        _ => Some(PathBuf::from(path)),
     }
 }
 

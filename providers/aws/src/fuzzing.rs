@@ -69,32 +69,8 @@ pub fn sts_response(data: &[u8]) {
         Some((first, rest)) => (STATUSES[usize::from(*first) % STATUSES.len()], rest),
         None => (200, data),
     };
-    let config = aws_sdk_sts::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .retry_config(RetryConfig::disabled())
-        .http_client(SharedHttpClient::new(Canned {
-            status,
-            body: body.to_vec(),
-        }))
-        .build();
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
-    let token = OidcToken::parse(TOKEN).unwrap_or_else(|e| panic!("the fuzzing token: {e}"));
-    let loader = Loader {
-        client: aws_sdk_sts::Client::from_conf(config),
-        role_arn: "arn:aws:iam::123456789012:role/fuzz".into(),
-        session_name: "fuzz".into(),
-        policy_arns: Vec::new(),
-        policy: None,
-        duration_seconds: None,
-        provider_id: None,
-        source: SharedTokenSource::new(FixedTokenSource::new(token)),
-        clock: SharedClock::new(ManualClock::new(now)),
-        max_attempts: 1,
-        initial_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
-    let result = RUNTIME.with(|rt| rt.block_on(loader.load()));
+    let result = load_answer(status, body);
     match result {
         Ok((credentials, expires)) => {
             assert!(expires > now, "expired credentials accepted");
@@ -122,6 +98,40 @@ pub fn sts_response(data: &[u8]) {
             let _ = err.clone().into_credentials_error(Duration::from_secs(1));
         }
     }
+}
+
+/// One load (one attempt) against a canned STS answer: `status` and `body`, at the fuzzing
+/// clock's time.
+pub(crate) fn load_answer(
+    status: u16,
+    body: &[u8],
+) -> Result<(aws_credential_types::Credentials, SystemTime), crate::Error> {
+    let config = aws_sdk_sts::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .retry_config(RetryConfig::disabled())
+        .http_client(SharedHttpClient::new(Canned {
+            status,
+            body: body.to_vec(),
+        }))
+        .build();
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    let token = OidcToken::parse(TOKEN).unwrap_or_else(|e| panic!("the fuzzing token: {e}"));
+    let loader = Loader {
+        client: aws_sdk_sts::Client::from_conf(config),
+        role_arn: "arn:aws:iam::123456789012:role/fuzz".into(),
+        session_name: "fuzz".into(),
+        policy_arns: Vec::new(),
+        policy: None,
+        duration_seconds: None,
+        provider_id: None,
+        source: SharedTokenSource::new(FixedTokenSource::new(token)),
+        clock: SharedClock::new(ManualClock::new(now)),
+        max_attempts: 1,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    RUNTIME.with(|rt| rt.block_on(loader.load()))
 }
 
 /// The time the seeds' `Expiration`s are relative to.

@@ -24,6 +24,51 @@
 //! # }
 //! ```
 //!
+//! # Where the token comes from
+//! In production on Vercel, each request to a function carries the deployment's OIDC token in
+//! the `x-vercel-oidc-token` request header; there is no `VERCEL_OIDC_TOKEN` at run time. Put
+//! [`vercel_oidc::RequestContextLayer`] in front of your handlers (an axum `Router`, or any
+//! tower stack): it makes each request's token visible to the provider while that request is
+//! handled, and on Vercel keeps the newest one for work outside a request (the background
+//! refresh of the credentials, a timer, a spawned task).
+//!
+//! The provider's default token source is the Vercel chain ([`vercel_oidc::VercelTokenSource`]),
+//! first hit wins: the current request's header, the file named by `VERCEL_OIDC_TOKEN_FILE`, the
+//! newest header token the layer kept, `VERCEL_OIDC_TOKEN` (set during builds and by
+//! `vercel env pull`), and in local development a refresh through the Vercel CLI's login.
+//!
+//! ```no_run
+//! use aws_config::BehaviorVersion;
+//! use axum::Router;
+//! use axum::extract::State;
+//! use axum::routing::get;
+//! use vercel_oidc::RequestContextLayer;
+//!
+//! async fn whoami(State(sts): State<aws_sdk_sts::Client>) -> String {
+//!     // The credentials come from the OIDC token in this request's `x-vercel-oidc-token`.
+//!     match sts.get_caller_identity().send().await {
+//!         Ok(me) => me.arn().unwrap_or("-").to_owned(),
+//!         Err(error) => format!("no AWS credentials: {error}"),
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let provider = vercel_oidc_aws::aws_credentials_provider("arn:aws:iam::123456789012:role/app");
+//!     let config = aws_config::defaults(BehaviorVersion::latest())
+//!         .credentials_provider(provider)
+//!         .load()
+//!         .await;
+//!     let app = Router::new()
+//!         .route("/", get(whoami))
+//!         .with_state(aws_sdk_sts::Client::new(&config))
+//!         .layer(RequestContextLayer::new());
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! With every option (the builder's `build()` reports configuration errors at once):
 //!
 //! ```no_run
@@ -31,17 +76,26 @@
 //! use std::time::Duration;
 //! use vercel_oidc_aws::AwsCredentialsProvider;
 //!
-//! let provider = AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")
-//!     .sdk_config(config) // region, endpoint, HTTP client
-//!     .role_session_name("checkout")
-//!     .duration(Duration::from_secs(3600))
+//! // Region, endpoint and HTTP client from an SdkConfig (role from AWS_ROLE_ARN unless set).
+//! let provider = AwsCredentialsProvider::from_sdk_config(config)
+//!     .role_arn("arn:aws:iam::123456789012:role/app")
+//!     .session_name("checkout")
+//!     .session_length(Duration::from_secs(3600))
 //!     .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
 //!     .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
 //!     .build()?;
 //! # let _ = provider; Ok(()) }
 //! ```
 //!
-//! # Caching (SPEC §6)
+//! # Region
+//! STS is called in the region of aws-config's chain, without the instance metadata service:
+//! the builder's `.region(..)`, the region of the `SdkConfig` given to `.sdk_config(..)` /
+//! [`AwsCredentialsProvider::from_sdk_config`], `AWS_REGION`, `AWS_DEFAULT_REGION`, then the
+//! `region` of the active profile (`AWS_PROFILE`, else `default`) in `AWS_CONFIG_FILE` (else
+//! `~/.aws/config`) or `AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`). With no
+//! region and no endpoint override, building fails: never a silent `us-east-1`.
+//!
+//! # Caching
 //! - While valid credentials are cached, a call returns them with an atomic load, a coarse clock
 //!   read and a clone (`provide_credentials` is `ready` at once): nobody waits on STS.
 //! - From 5 minutes before expiry (plus up to 20 % jitter), one background refresh runs while
@@ -70,10 +124,11 @@
 //! |---|---|
 //! | `AWS_ROLE_ARN` | the role, when [`RoleArn::from_env`] is passed (optional) |
 //! | `AWS_ROLE_SESSION_NAME` | the session name (optional; else `vercel-oidc-<millis>`) |
-//! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the STS region when no `SdkConfig` or region is given |
+//! | `AWS_REGION`, `AWS_DEFAULT_REGION` | the STS region when no region or `SdkConfig` region is given |
+//! | `AWS_PROFILE`, `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, `HOME` | the profile whose `region` is the last resort (optional) |
 //! | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` | STS endpoint override (optional) |
 //! | `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` | `true` ignores the two above |
-//! | `VERCEL_OIDC_TOKEN`, `VERCEL_OIDC_TOKEN_FILE`, … | the token, read by the Vercel chain |
+//! | `VERCEL_OIDC_TOKEN_FILE`, `VERCEL_OIDC_TOKEN` | the token outside a request, read by the Vercel chain (optional) |
 //! | `VERCEL_OIDC_ISSUER_URL` | issuer base for the audience exchange (with `.audience(..)`) |
 //! | `VERCEL_OIDC_CA_FILE` | extra PEM roots added to the STS client's HTTPS trust (unless the `SdkConfig` brings its own HTTP client) |
 //!
@@ -117,6 +172,6 @@ pub fn aws_credentials_provider(role_arn: impl Into<RoleArn>) -> AwsCredentialsP
         .build()
         .unwrap_or_else(|error| {
             tracing::warn!(%error, "vercel-oidc-aws: provider not usable");
-            AwsCredentialsProvider::invalid(error)
+            AwsCredentialsProvider::failing(error)
         })
 }

@@ -479,4 +479,213 @@ mod tests {
         ));
         assert!(matches!(classify(&StsFailure::Timeout), Next::Retry));
     }
+
+    /// Codes this crate does not know are classified by their status: 5xx and 429 retried.
+    #[test]
+    fn classification_of_unknown_codes_and_statuses() {
+        let with_status = |code: &str, status: u16| StsFailure::Service {
+            code: code.into(),
+            message: None,
+            status: Some(status),
+            request_id: None,
+        };
+        for status in [500, 503, 429] {
+            assert!(
+                matches!(classify(&with_status("SomethingNew", status)), Next::Retry),
+                "{status}"
+            );
+            assert!(
+                matches!(classify(&StsFailure::Status { status }), Next::Retry),
+                "{status}"
+            );
+        }
+        for status in [400, 403, 428, 499] {
+            assert!(
+                matches!(classify(&with_status("SomethingNew", status)), Next::Reject),
+                "{status}"
+            );
+            assert!(
+                matches!(classify(&StsFailure::Status { status }), Next::Reject),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            classify(&with_status("ExpiredToken", 400)),
+            Next::NewToken
+        ));
+        let no_status = StsFailure::Service {
+            code: "SomethingNew".into(),
+            message: None,
+            status: None,
+            request_id: None,
+        };
+        assert!(matches!(classify(&no_status), Next::Reject));
+        assert!(matches!(
+            classify(&StsFailure::Client {
+                detail: String::new()
+            }),
+            Next::InvalidParameters
+        ));
+    }
+
+    type Sdk = SdkError<AssumeRoleWithWebIdentityError, aws_smithy_runtime_api::http::Response>;
+
+    fn raw(status: u16) -> aws_smithy_runtime_api::http::Response {
+        aws_smithy_runtime_api::http::Response::new(
+            status.try_into().expect("a status"),
+            aws_smithy_types::body::SdkBody::empty(),
+        )
+    }
+
+    fn service(code: Option<&str>, message: &str) -> AssumeRoleWithWebIdentityError {
+        let mut meta = aws_smithy_types::error::ErrorMetadata::builder().message(message);
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        AssumeRoleWithWebIdentityError::generic(meta.build())
+    }
+
+    /// Each kind of SDK failure maps to its own `StsFailure` (which decides retry and the error
+    /// kind callers see).
+    #[test]
+    fn failures_from_sdk_errors() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        assert_eq!(
+            failure_from(Sdk::timeout_error("slow")),
+            StsFailure::Timeout
+        );
+        assert_eq!(
+            failure_from(Sdk::dispatch_failure(ConnectorError::timeout(
+                "connect timed out".into()
+            ))),
+            StsFailure::Timeout
+        );
+        match failure_from(Sdk::dispatch_failure(ConnectorError::user(
+            "bad endpoint".into(),
+        ))) {
+            StsFailure::Client { detail } => assert!(detail.contains("bad endpoint"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        match failure_from(Sdk::dispatch_failure(ConnectorError::io(
+            "connection refused".into(),
+        ))) {
+            StsFailure::Transport { detail } => {
+                assert!(detail.contains("connection refused"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match failure_from(Sdk::construction_failure("no region")) {
+            StsFailure::Client { detail } => assert!(detail.contains("no region"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            failure_from(Sdk::response_error("cut short", raw(200))),
+            StsFailure::Incomplete {
+                reason: "HTTP 200 with an unreadable body".into()
+            }
+        );
+        assert_eq!(
+            failure_from(Sdk::response_error("not xml", raw(502))),
+            StsFailure::Status { status: 502 }
+        );
+        assert_eq!(
+            failure_from(Sdk::service_error(
+                service(Some("Throttling"), "Rate exceeded"),
+                raw(400)
+            )),
+            StsFailure::Service {
+                code: "Throttling".into(),
+                message: Some("Rate exceeded".into()),
+                status: Some(400),
+                request_id: None,
+            }
+        );
+        assert_eq!(
+            failure_from(Sdk::service_error(service(None, "?"), raw(200))),
+            StsFailure::Incomplete {
+                reason: "HTTP 200 with a body that is not an STS response".into()
+            }
+        );
+        assert_eq!(
+            failure_from(Sdk::service_error(service(None, "?"), raw(503))),
+            StsFailure::Status { status: 503 }
+        );
+    }
+
+    /// An error with `depth` more errors behind it, named `e0`, `e1`, …
+    #[derive(Debug)]
+    struct Nested {
+        name: usize,
+        next: Option<Box<Nested>>,
+    }
+
+    impl Nested {
+        fn chain(len: usize) -> Self {
+            let mut error = Nested {
+                name: len - 1,
+                next: None,
+            };
+            for name in (0..len - 1).rev() {
+                error = Nested {
+                    name,
+                    next: Some(Box::new(error)),
+                };
+            }
+            error
+        }
+    }
+
+    impl std::fmt::Display for Nested {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "e{}", self.name)
+        }
+    }
+
+    impl std::error::Error for Nested {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.next
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    /// The message chain: joined by `: `, at most five errors deep.
+    #[test]
+    fn describe_joins_at_most_five_errors() {
+        assert_eq!(describe(&Nested::chain(1)), "e0");
+        assert_eq!(describe(&Nested::chain(3)), "e0: e1: e2");
+        assert_eq!(describe(&Nested::chain(7)), "e0: e1: e2: e3: e4");
+    }
+
+    /// A 200 whose credentials lack a value is incomplete (retryable), never credentials.
+    #[test]
+    fn empty_credential_fields_are_incomplete() {
+        let seed = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fuzz/seeds/sts_response/valid"),
+        )
+        .expect("seed");
+        let valid = String::from_utf8(seed[1..].to_vec()).expect("utf-8");
+        assert!(crate::fuzzing::load_answer(200, valid.as_bytes()).is_ok());
+        for (field, value) in [
+            ("AccessKeyId", "ASIAFUZZFUZZFUZZFUZZ"),
+            ("SecretAccessKey", "fuzzsecretaccesskeyfuzzsecretaccesskey"),
+            ("SessionToken", "FwoGZXIvYXdzEFUZZSESSIONTOKEN"),
+        ] {
+            let element = format!("<{field}>{value}</{field}>");
+            assert!(valid.contains(&element), "{field}");
+            let body = valid.replace(&element, &format!("<{field}></{field}>"));
+            let err = crate::fuzzing::load_answer(200, body.as_bytes()).expect_err(field);
+            assert!(
+                matches!(
+                    &err,
+                    Error::Unavailable {
+                        failure: StsFailure::Incomplete { .. },
+                        ..
+                    }
+                ),
+                "{field}: {err:?}"
+            );
+        }
+    }
 }

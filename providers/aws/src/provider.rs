@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials};
+use aws_types::SdkConfig;
 use vercel_oidc::cache::RefreshAheadCache;
 
 use crate::builder::{AwsCredentialsProviderBuilder, RoleArn};
@@ -20,19 +21,17 @@ use crate::error::Error;
 /// See the [crate docs](crate) for the caching and retry rules.
 #[derive(Clone)]
 pub struct AwsCredentialsProvider {
-    inner: Arc<State>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) enum State {
-    Ready {
-        cache: RefreshAheadCache<Credentials, Error>,
-        summary: Summary,
-    },
-    /// The one-call constructor could not resolve its configuration; every call fails with it.
-    Invalid(Error),
+/// One shape for every provider: a provider whose configuration could not be resolved (the
+/// one-call form) has a cache whose loader fails with that error, so no call branches on it.
+struct Inner {
+    cache: RefreshAheadCache<Credentials, Error>,
+    summary: Summary,
 }
 
-/// What `Debug` shows: settings, never a secret.
+/// What `Debug` and the accessors show: settings, never a secret.
 #[derive(Debug, Clone)]
 pub(crate) struct Summary {
     pub(crate) role_arn: String,
@@ -40,24 +39,26 @@ pub(crate) struct Summary {
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) attempt_timeout: Duration,
+    /// Why the configuration could not be resolved (only `Debug` looks at it).
+    pub(crate) invalid: Option<Error>,
 }
 
 impl fmt::Debug for AwsCredentialsProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.inner {
-            State::Ready { cache, summary } => f
-                .debug_struct("AwsCredentialsProvider")
-                .field("role_arn", &summary.role_arn)
-                .field("session_name", &summary.session_name)
-                .field("region", &summary.region)
-                .field("endpoint_url", &summary.endpoint_url)
-                .field("expires_at", &cache.expires_at())
-                .finish_non_exhaustive(),
-            State::Invalid(error) => f
+        let Inner { cache, summary } = &*self.inner;
+        if let Some(error) = &summary.invalid {
+            return f
                 .debug_struct("AwsCredentialsProvider")
                 .field("invalid", &error.to_string())
-                .finish(),
+                .finish();
         }
+        f.debug_struct("AwsCredentialsProvider")
+            .field("role_arn", &summary.role_arn)
+            .field("session_name", &summary.session_name)
+            .field("region", &summary.region)
+            .field("endpoint_url", &summary.endpoint_url)
+            .field("expires_at", &cache.expires_at())
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,75 +68,89 @@ impl AwsCredentialsProvider {
         AwsCredentialsProviderBuilder::new(role_arn.into())
     }
 
-    pub(crate) fn ready(cache: RefreshAheadCache<Credentials, Error>, summary: Summary) -> Self {
+    /// A builder that takes the STS client's settings from `config`: its region, endpoint,
+    /// HTTP client, sleep and time sources, FIPS and dual-stack settings (as
+    /// [`AwsCredentialsProviderBuilder::sdk_config`]), with the role from `AWS_ROLE_ARN` unless
+    /// [`AwsCredentialsProviderBuilder::role_arn`] sets one.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), vercel_oidc_aws::Error> {
+    /// use aws_config::BehaviorVersion;
+    /// use vercel_oidc_aws::AwsCredentialsProvider;
+    ///
+    /// let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    /// let provider = AwsCredentialsProvider::from_sdk_config(&base)
+    ///     .role_arn("arn:aws:iam::123456789012:role/app")
+    ///     .build()?;
+    /// let config = aws_config::defaults(BehaviorVersion::latest())
+    ///     .credentials_provider(provider)
+    ///     .load()
+    ///     .await;
+    /// let sts = aws_sdk_sts::Client::new(&config); // or aws_sdk_s3::Client::new(&config), …
+    /// # let _ = sts;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_sdk_config(config: &SdkConfig) -> AwsCredentialsProviderBuilder {
+        AwsCredentialsProviderBuilder::new(RoleArn::from_env()).sdk_config(config)
+    }
+
+    pub(crate) fn new(cache: RefreshAheadCache<Credentials, Error>, summary: Summary) -> Self {
         Self {
-            inner: Arc::new(State::Ready { cache, summary }),
+            inner: Arc::new(Inner { cache, summary }),
         }
     }
 
-    /// A provider whose every call fails with `error` (the one-call constructor's fallback).
-    pub(crate) fn invalid(error: Error) -> Self {
-        Self {
-            inner: Arc::new(State::Invalid(error)),
-        }
+    /// A provider whose every load fails with `error` (the one-call constructor's fallback).
+    pub(crate) fn failing(error: Error) -> Self {
+        let summary = Summary {
+            role_arn: String::new(),
+            session_name: String::new(),
+            region: None,
+            endpoint_url: None,
+            attempt_timeout: Duration::ZERO,
+            invalid: Some(error.clone()),
+        };
+        let cache = RefreshAheadCache::builder()
+            .build(move || std::future::ready(Err::<(Credentials, SystemTime), _>(error.clone())));
+        Self::new(cache, summary)
     }
 
     /// Credentials, from the cache when valid ones are there; else waits for the (shared) load.
     ///
     /// The same as [`ProvideCredentials::provide_credentials`], with this crate's typed error.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
-        match &*self.inner {
-            State::Ready { cache, .. } => cache.get().await,
-            State::Invalid(error) => Err(error.clone()),
-        }
+        self.inner.cache.get().await
     }
 
     /// When the cached credentials expire, if there are any.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        match &*self.inner {
-            State::Ready { cache, .. } => cache.expires_at(),
-            State::Invalid(_) => None,
-        }
+        self.inner.cache.expires_at()
     }
 
     /// Drops the cached credentials, so the next call assumes the role again (for example after
     /// the role's permissions changed).
     pub fn invalidate(&self) {
-        if let State::Ready { cache, .. } = &*self.inner {
-            cache.invalidate();
-        }
+        self.inner.cache.invalidate();
     }
 
     /// The role this provider assumes (empty when its configuration is invalid).
     pub fn role_arn(&self) -> &str {
-        match &*self.inner {
-            State::Ready { summary, .. } => &summary.role_arn,
-            State::Invalid(_) => "",
-        }
+        &self.inner.summary.role_arn
     }
 
     /// The session name sent to STS (empty when its configuration is invalid).
     pub fn session_name(&self) -> &str {
-        match &*self.inner {
-            State::Ready { summary, .. } => &summary.session_name,
-            State::Invalid(_) => "",
-        }
+        &self.inner.summary.session_name
     }
 
     /// The region of the STS client, when one is set.
     pub fn region(&self) -> Option<&str> {
-        match &*self.inner {
-            State::Ready { summary, .. } => summary.region.as_deref(),
-            State::Invalid(_) => None,
-        }
+        self.inner.summary.region.as_deref()
     }
 
     /// The STS endpoint override, when one is set (else the SDK's regional endpoint).
     pub fn endpoint_url(&self) -> Option<&str> {
-        match &*self.inner {
-            State::Ready { summary, .. } => summary.endpoint_url.as_deref(),
-            State::Invalid(_) => None,
-        }
+        self.inner.summary.endpoint_url.as_deref()
     }
 }
 
@@ -144,32 +159,23 @@ impl ProvideCredentials for AwsCredentialsProvider {
     where
         Self: 'a,
     {
-        match &*self.inner {
-            State::Ready { cache, summary } => {
-                // The cached path: an atomic load, a coarse clock read and an `Arc` clone.
-                if let Some(credentials) = cache.try_get() {
-                    return provider::future::ProvideCredentials::ready(Ok(credentials));
-                }
-                let timeout = summary.attempt_timeout;
-                provider::future::ProvideCredentials::new(async move {
-                    cache
-                        .get()
-                        .await
-                        .map_err(|e| e.into_credentials_error(timeout))
-                })
-            }
-            State::Invalid(error) => provider::future::ProvideCredentials::ready(Err(error
-                .clone()
-                .into_credentials_error(Duration::ZERO))),
+        let Inner { cache, summary } = &*self.inner;
+        // The cached path: an atomic load, a coarse clock read and an `Arc` clone.
+        if let Some(credentials) = cache.try_get() {
+            return provider::future::ProvideCredentials::ready(Ok(credentials));
         }
+        let timeout = summary.attempt_timeout;
+        provider::future::ProvideCredentials::new(async move {
+            cache
+                .get()
+                .await
+                .map_err(|e| e.into_credentials_error(timeout))
+        })
     }
 
     /// The cached credentials while they are valid: what the SDK's identity cache uses when it
     /// gives up waiting on a load (its load timeout).
     fn fallback_on_interrupt(&self) -> Option<Credentials> {
-        match &*self.inner {
-            State::Ready { cache, .. } => cache.try_get(),
-            State::Invalid(_) => None,
-        }
+        self.inner.cache.try_get()
     }
 }

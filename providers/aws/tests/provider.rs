@@ -355,6 +355,187 @@ async fn region_and_endpoint_resolution() {
     assert_eq!(p.endpoint_url(), Some(sts_url.as_str()));
 }
 
+/// With no region given, in an `SdkConfig` or in `AWS_REGION` / `AWS_DEFAULT_REGION`, the STS
+/// region comes from the shared config profile, as aws-config's chain finds it: the file in
+/// `AWS_CONFIG_FILE` (else `$HOME/.aws/config`, or the credentials file), the profile in
+/// `AWS_PROFILE` (else `default`). Everything else comes first.
+#[tokio::test(start_paused = true)]
+async fn region_from_the_config_profile() {
+    let f = fixture().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[default]\nregion = eu-north-1\n\n[profile staging]\nregion = ap-southeast-2\n\n\
+         [profile inherits]\nsource_profile = staging\n",
+    )
+    .expect("write config");
+    let config = config.to_str().expect("utf-8").to_owned();
+    let base = |env: Env| {
+        AwsCredentialsProvider::builder(ROLE)
+            .env(env)
+            .endpoint_url(f.sts.endpoint_url())
+            .token_source(f.rotating())
+            .time_source(f.clock.clone())
+    };
+
+    // The default profile of AWS_CONFIG_FILE, used for the real STS client.
+    let p = base(Env::from_pairs([("AWS_CONFIG_FILE", config.as_str())]))
+        .build()
+        .expect("valid");
+    assert_eq!(p.region(), Some("eu-north-1"));
+    creds(&p).await.expect("reached the STS emulator");
+    assert_eq!(f.sts.calls(), 1);
+
+    // AWS_PROFILE picks the profile (and its source_profile chain).
+    for (profile, region) in [
+        ("staging", "ap-southeast-2"),
+        ("inherits", "ap-southeast-2"),
+    ] {
+        let p = base(Env::from_pairs([
+            ("AWS_CONFIG_FILE", config.as_str()),
+            ("AWS_PROFILE", profile),
+        ]))
+        .build()
+        .expect("valid");
+        assert_eq!(p.region(), Some(region), "{profile}");
+    }
+    // A profile without a region: none (an endpoint is enough).
+    let p = base(Env::from_pairs([
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_PROFILE", "missing"),
+    ]))
+    .build()
+    .expect("valid");
+    assert_eq!(p.region(), None);
+
+    // $HOME/.aws/config and $HOME/.aws/credentials, when AWS_CONFIG_FILE is not set.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).expect("mkdir");
+    std::fs::write(home.join(".aws/config"), "[default]\nregion = us-west-1\n").expect("write");
+    let home = home.to_str().expect("utf-8").to_owned();
+    let p = base(Env::from_pairs([("HOME", home.as_str())]))
+        .build()
+        .expect("valid");
+    assert_eq!(p.region(), Some("us-west-1"));
+    let credentials_only = dir.path().join("credentials");
+    std::fs::write(&credentials_only, "[default]\nregion = ca-central-1\n").expect("write");
+    let p = base(Env::from_pairs([
+        ("HOME", "/nonexistent"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            credentials_only.to_str().expect("utf-8"),
+        ),
+    ]))
+    .build()
+    .expect("valid");
+    assert_eq!(p.region(), Some("ca-central-1"));
+    // A `~` in AWS_CONFIG_FILE is the Env's HOME.
+    let p = base(Env::from_pairs([
+        ("HOME", home.as_str()),
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+    ]))
+    .build()
+    .expect("valid");
+    assert_eq!(p.region(), Some("us-west-1"));
+
+    // The profile is the last resort: AWS_DEFAULT_REGION, the SdkConfig and .region(..) win.
+    let with_profile = || Env::from_pairs([("AWS_CONFIG_FILE", config.as_str())]);
+    let p = base(with_profile().with_var("AWS_DEFAULT_REGION", "sa-east-1"))
+        .build()
+        .expect("valid");
+    assert_eq!(p.region(), Some("sa-east-1"));
+    let sdk = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("me-south-1"))
+        .build();
+    let p = base(with_profile())
+        .sdk_config(&sdk)
+        .build()
+        .expect("valid");
+    assert_eq!(p.region(), Some("me-south-1"));
+    let p = base(with_profile())
+        .region(aws_types::region::Region::new("af-south-1"))
+        .build()
+        .expect("valid");
+    assert_eq!(p.region(), Some("af-south-1"));
+
+    // Without an endpoint, the profile's region is what makes the configuration complete.
+    let bare = |env: Env| {
+        AwsCredentialsProvider::builder(ROLE)
+            .env(env)
+            .token_source(f.rotating())
+    };
+    let p = bare(with_profile()).build().expect("the profile's region");
+    assert_eq!(p.region(), Some("eu-north-1"));
+    assert_eq!(p.endpoint_url(), None);
+    let err = bare(Env::from_pairs([
+        ("HOME", home.as_str()),
+        ("AWS_CONFIG_FILE", "/nonexistent/config"),
+    ]))
+    .build()
+    .expect_err("AWS_CONFIG_FILE names no file: no region");
+    assert!(err.is_invalid_configuration(), "{err}");
+    assert!(err.to_string().contains("AWS_REGION"), "{err}");
+    assert_eq!(f.sts.calls(), 1);
+}
+
+/// `from_sdk_config`: the builder pre-filled from an `SdkConfig` (region, endpoint), the role
+/// from `AWS_ROLE_ARN` unless `.role_arn(..)` sets one; aws-config's names and the older ones
+/// set the same request fields.
+#[tokio::test(start_paused = true)]
+async fn from_sdk_config_and_aws_config_names() {
+    let f = fixture().await;
+    let sdk = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("eu-south-1"))
+        .endpoint_url(f.sts.endpoint_url())
+        .build();
+    let p = AwsCredentialsProvider::from_sdk_config(&sdk)
+        .env(Env::from_pairs([("AWS_ROLE_ARN", ROLE)]))
+        .token_source(f.rotating())
+        .time_source(f.clock.clone())
+        .session_name("from-sdk")
+        .session_length(Duration::from_secs(1800))
+        .build()
+        .expect("valid");
+    assert_eq!(p.role_arn(), ROLE);
+    assert_eq!(p.region(), Some("eu-south-1"));
+    assert_eq!(p.endpoint_url(), Some(f.sts.endpoint_url().as_str()));
+    // The SdkConfig has no behavior version: the provider brings its own (no panic).
+    creds(&p).await.expect("reached the STS emulator");
+    let request = f.sts.last_request().expect("recorded");
+    assert_eq!(request.field("RoleSessionName"), Some("from-sdk"));
+    assert_eq!(request.field("DurationSeconds"), Some("1800"));
+
+    let other = "arn:aws:iam::123456789012:role/other";
+    let p = AwsCredentialsProvider::from_sdk_config(&sdk)
+        .env(Env::from_pairs([("AWS_ROLE_ARN", ROLE)]))
+        .role_arn(other)
+        .token_source(f.rotating())
+        .time_source(f.clock.clone())
+        .role_session_name("alias")
+        .duration(Duration::from_secs(900))
+        .build()
+        .expect("valid");
+    assert_eq!(p.role_arn(), other);
+    creds(&p).await.expect("reached the STS emulator");
+    let request = f.sts.last_request().expect("recorded");
+    assert_eq!(request.field("RoleArn"), Some(other));
+    assert_eq!(request.field("RoleSessionName"), Some("alias"));
+    assert_eq!(request.field("DurationSeconds"), Some("900"));
+
+    let err = AwsCredentialsProvider::from_sdk_config(&sdk)
+        .env(Env::from_pairs::<&str, &str>([]))
+        .build()
+        .expect_err("no role");
+    assert!(err.to_string().contains("AWS_ROLE_ARN"), "{err}");
+    let err = AwsCredentialsProvider::from_sdk_config(&sdk)
+        .env(Env::from_pairs([("AWS_ROLE_ARN", ROLE)]))
+        .session_length(Duration::from_secs(60))
+        .build()
+        .expect_err("too short");
+    assert!(err.to_string().contains("session duration"), "{err}");
+}
+
 /// The web identity token travels to the STS endpoint: plain http only on loopback, and never a
 /// URL with credentials, a query or a fragment — explicit, from the env, or from an `SdkConfig`.
 /// Errors show the URL with its user info redacted.
@@ -612,6 +793,80 @@ async fn permanent_errors_are_not_retried_and_name_the_cause() {
         assert!(text.contains(case.needle), "{}: {text}", case.name);
         assert!(text.contains(ROLE), "{}: names the role: {text}", case.name);
         assert_eq!(f.sts.calls(), 1, "{}: not retried", case.name);
+    }
+}
+
+/// A token source failure: a transient one is retried, with a backoff, until `max_attempts`
+/// fetches in all; any other is returned at once. Neither reaches STS.
+#[tokio::test(start_paused = true)]
+async fn token_source_failures_are_retried_only_when_transient() {
+    let f = fixture().await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let failing = |transient: bool| {
+        let fetches = Arc::clone(&fetches);
+        token_source_fn(move || {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if transient {
+                Err(vercel_oidc::Error::TokenFileUnreadable {
+                    path: "/run/token".into(),
+                    source: Arc::new(std::io::Error::other("busy")),
+                })
+            } else {
+                OidcToken::parse("not-a-jwt")
+            })
+        })
+    };
+    let backoff = Duration::from_secs(10);
+    let provider = f
+        .builder()
+        .max_attempts(3)
+        .initial_backoff(backoff)
+        .max_backoff(backoff)
+        .token_source(failing(true))
+        .build()
+        .expect("valid");
+    let started = tokio::time::Instant::now();
+    let err = provider.credentials().await.expect_err("unreadable");
+    let waited = started.elapsed();
+    assert!(err.to_string().contains("token"), "{err}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 3, "one fetch per attempt");
+    // Two backoffs of up to 10 s each (full jitter): some wait, never more than the caps.
+    assert!(
+        waited > Duration::ZERO && waited <= 2 * backoff,
+        "{waited:?}"
+    );
+
+    fetches.store(0, Ordering::SeqCst);
+    let provider = f
+        .builder()
+        .max_attempts(3)
+        .initial_backoff(backoff)
+        .token_source(failing(false))
+        .build()
+        .expect("valid");
+    let started = tokio::time::Instant::now();
+    provider.credentials().await.expect_err("malformed");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(f.sts.calls(), 0);
+}
+
+/// A rejection says what the token's claims suggest is wrong (from the claims, never the
+/// token itself).
+#[tokio::test(start_paused = true)]
+async fn rejections_name_the_likely_cause() {
+    let f = fixture().await;
+    f.sts.inject(1, StsFault::AccessDenied);
+    let provider = f.builder().build().expect("valid");
+    let err = provider.credentials().await.expect_err("access denied");
+    let hint = err.hint().expect("a hint");
+    assert_eq!(hint.mismatch, "subject or role");
+    assert!(
+        err.to_string().contains("Likely cause (subject or role)"),
+        "{err}"
+    );
+    for token in f.minted() {
+        assert!(!err.to_string().contains(&token));
     }
 }
 

@@ -82,7 +82,7 @@ impl Emulators {
         ]);
         AwsCredentialsProvider::builder(ROLE_ARN)
             .env(env)
-            .role_session_name(SESSION_NAME)
+            .session_name(SESSION_NAME)
     }
 
     pub fn ours(&self) -> AwsCredentialsProvider {
