@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use azure_core::http::ClientMethodOptions;
-use vercel_oidc::time::{SharedClock, Clock as _};
+use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
     AudienceExchange, Env, ExchangeRequest, ExtraRoots, OidcToken, SharedTokenSource, TokenSource,
     VercelTokenSource,

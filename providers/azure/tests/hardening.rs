@@ -88,9 +88,7 @@ async fn an_out_of_range_expires_in_is_a_typed_error_and_the_next_call_works() {
         })
         .token_source(source)
         .env(Env::from_pairs::<&str, &str>([]))
-        .time_source(SharedClock::new(ManualClock::new(
-            SystemTime::now(),
-        )))
+        .time_source(SharedClock::new(ManualClock::new(SystemTime::now())))
         .load_budget(Duration::from_secs(2))
         .build()
         .expect("credential builds");
