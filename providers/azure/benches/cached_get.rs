@@ -1,4 +1,5 @@
-//! The cached `get_token` path (SPEC §12): `AzureCredential` side by side with
+//! The cached `get_token` path (a warm call answers without waiting or allocating beyond the
+//! token's clone): `AzureCredential` side by side with
 //! `azure_identity`'s `ClientAssertionCredential`, both warm, against the testkit's Entra.
 //!
 //! ```sh

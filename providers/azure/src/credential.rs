@@ -170,7 +170,8 @@ impl AzureCredential {
         Ok(entry)
     }
 
-    /// The slow path, boxed on its own so the cached path's future stays small (SPEC §12).
+    /// The slow path, boxed on its own so the cached path's future stays small (a cached
+    /// `get_token` then polls a future of a few words, with no allocation but the token's clone).
     #[cold]
     fn load<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, azure_core::Result<AccessToken>> {
         Box::pin(async move {
@@ -210,7 +211,8 @@ pub struct AzureCredentialBuilder {
     env: Option<Env>,
     clock: Option<SharedClock>,
     refresh_window: Option<Duration>,
-    load_budget: Option<Duration>,
+    retry: RetryBudget,
+    retry_in_pipeline: bool,
 }
 
 impl AzureCredentialBuilder {
@@ -241,10 +243,10 @@ impl AzureCredentialBuilder {
     ///
     /// - Without a `transport`, the credential builds a reqwest 0.13 client with the platform
     ///   roots plus those of `VERCEL_OIDC_CA_FILE`. A transport you give is used as it is.
-    /// - With `retry` left at its default, the credential applies its own bounded policy: a
-    ///   failing cold load ends within 30 s (4 attempts at most, full-jitter backoff,
-    ///   `Retry-After` honoured within the budget), and permanent AADSTS answers are not
-    ///   retried. Any other `retry` runs in the pipeline instead, without that budget.
+    /// - Their `retry` is not used: the credential retries with its own [`RetryBudget`]
+    ///   (by default a failing load ends within 30 s after at most 4 attempts, permanent AADSTS
+    ///   answers are not retried; see [`retry_budget`](Self::retry_budget)). Call
+    ///   [`retry_in_pipeline`](Self::retry_in_pipeline) to run this `retry` instead.
     pub fn client_options(mut self, options: ClientOptions) -> Self {
         self.client_options = Some(options);
         self
@@ -286,12 +288,49 @@ impl AzureCredentialBuilder {
         self
     }
 
-    /// How long one load may take, all attempts and waits included, when the credential's own
-    /// retry policy applies (see [`client_options`](Self::client_options)). Backoff delays
+    /// How the credential retries a failing token request: at most
+    /// [`max_retries`](RetryBudget::max_retries) retries of transient failures, all within
+    /// [`load_budget`](RetryBudget::load_budget). Defaults to [`RetryBudget::default`]: 3
+    /// retries (4 attempts) within 30 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vercel_oidc_azure::{AzureCredential, RetryBudget};
+    ///
+    /// let builder = AzureCredential::builder()
+    ///     .retry_budget(RetryBudget::new(Duration::from_secs(10)).with_max_retries(1));
+    /// # let _ = builder;
+    /// ```
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry = budget;
+        self
+    }
+
+    /// At most this many retries of a failing request per load (`0`: one attempt), within the
+    /// load budget. Defaults to [`DEFAULT_MAX_RETRIES`](crate::DEFAULT_MAX_RETRIES) (3). A
+    /// shorthand for [`retry_budget`](Self::retry_budget).
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.retry = self.retry.with_max_retries(max_retries);
+        self
+    }
+
+    /// How long one load may take, all attempts and waits included. Backoff delays
     /// (`budget / 60` doubling up to `budget * 4 / 15`, full jitter) and the per-attempt limit
-    /// (`budget / 3`) scale with it. Defaults to 30 s.
+    /// (`budget / 3`) scale with it. Defaults to
+    /// [`DEFAULT_LOAD_BUDGET`](crate::DEFAULT_LOAD_BUDGET) (30 s). A shorthand for
+    /// [`retry_budget`](Self::retry_budget).
     pub fn load_budget(mut self, budget: Duration) -> Self {
-        self.load_budget = Some(budget);
+        self.retry = self.retry.with_load_budget(budget);
+        self
+    }
+
+    /// Retries in the `azure_core` pipeline, with the `retry` of
+    /// [`client_options`](Self::client_options), instead of with the credential's
+    /// [`RetryBudget`] (which is then unused). Each load is then one pipeline call (plus one
+    /// more with a fresh assertion after `AADSTS700024`), with no total budget, and which
+    /// answers are retried is the pipeline's choice. Off by default.
+    pub fn retry_in_pipeline(mut self) -> Self {
+        self.retry_in_pipeline = true;
         self
     }
 
@@ -315,8 +354,10 @@ impl AzureCredentialBuilder {
     /// # Errors
     /// - [`Error::NotConfigured`] when the tenant or client id is neither given nor in the
     ///   environment;
-    /// - [`Error::InvalidConfiguration`] for a malformed tenant id, a non-`https` authority host,
-    ///   an unreadable `VERCEL_OIDC_CA_FILE`, or an audience exchange that cannot be set up.
+    /// - [`Error::InvalidAuthority`] for an authority host that is not `https` (or `http` on a
+    ///   loopback host), or that has user info, a query or a fragment;
+    /// - [`Error::InvalidConfiguration`] for a malformed tenant id, an unreadable
+    ///   `VERCEL_OIDC_CA_FILE`, or an audience exchange that cannot be set up.
     pub fn build(self) -> Result<Arc<AzureCredential>, Error> {
         let env = self.env.unwrap_or_default();
         let clock = self.clock.unwrap_or_default();
@@ -355,16 +396,11 @@ impl AzureCredentialBuilder {
         if options.transport.is_none() {
             options.transport = Some(default_transport(roots.as_ref())?);
         }
-        let caller_retry =
-            format!("{:?}", options.retry) != format!("{:?}", RetryOptions::default());
-        let retry = if caller_retry {
+        let retry = if self.retry_in_pipeline {
             None
         } else {
             options.retry = RetryOptions::none();
-            Some(
-                self.load_budget
-                    .map_or_else(RetryBudget::default, RetryBudget::new),
-            )
+            Some(self.retry)
         };
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),
@@ -419,25 +455,13 @@ fn cloud_authority(cloud: &azure_core::cloud::CloudConfiguration) -> Option<Stri
     })
 }
 
+/// `{authority}/{tenant}/oauth2/v2.0/token`, once the authority passes the core's endpoint URL
+/// policy (`https`, or `http` on a loopback host; no user info, query or fragment).
 fn token_url(authority: &str, tenant: &str) -> Result<Url, Error> {
-    let url = Url::parse(authority.trim())
+    let authority = authority.trim();
+    vercel_oidc::check_endpoint_url(authority).map_err(Error::InvalidAuthority)?;
+    let url = Url::parse(authority)
         .map_err(|e| Error::config_with("the authority host is not a URL", e))?;
-    if url.scheme() != "https" {
-        return Err(Error::config(format!(
-            "the authority host must use https, not {}",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(Error::config(
-            "the authority host must be https://host[:port][/path] without credentials, query or fragment",
-        ));
-    }
     let base = url.as_str().trim_end_matches('/');
     Url::parse(&format!("{base}/{tenant}/oauth2/v2.0/token"))
         .map_err(|e| Error::config_with("cannot build the token URL", e))
@@ -613,15 +637,130 @@ mod tests {
         );
     }
 
+    fn built(builder: AzureCredentialBuilder) -> Arc<AzureCredential> {
+        builder
+            .env(env(&[(TENANT_ENV, "t"), (CLIENT_ENV, "c")]))
+            .build()
+            .expect("builds")
+    }
+
     #[test]
-    fn the_default_retry_options_are_recognised() {
-        assert_eq!(
-            format!("{:?}", ClientOptions::default().retry),
-            format!("{:?}", RetryOptions::default())
+    fn the_retry_budget_is_explicit() {
+        let default = built(AzureCredential::builder());
+        assert_eq!(default.fetcher.retry, Some(RetryBudget::default()));
+        // A `retry` in the client options does not switch the budget off.
+        let with_options = built(AzureCredential::builder().client_options(ClientOptions {
+            retry: RetryOptions::none(),
+            ..Default::default()
+        }));
+        assert_eq!(with_options.fetcher.retry, Some(RetryBudget::default()));
+        let shorthand = built(
+            AzureCredential::builder()
+                .max_retries(1)
+                .load_budget(Duration::from_secs(7)),
         );
-        assert_ne!(
-            format!("{:?}", RetryOptions::none()),
-            format!("{:?}", RetryOptions::default())
+        assert_eq!(
+            shorthand.fetcher.retry,
+            Some(RetryBudget::new(Duration::from_secs(7)).with_max_retries(1))
+        );
+        let whole = RetryBudget::default()
+            .with_load_budget(Duration::from_secs(9))
+            .with_max_retries(0);
+        assert_eq!(whole.load_budget(), Duration::from_secs(9));
+        assert_eq!(whole.max_attempts(), 1);
+        let explicit = built(AzureCredential::builder().retry_budget(whole));
+        assert_eq!(explicit.fetcher.retry, Some(whole));
+        let pipeline = built(
+            AzureCredential::builder()
+                .max_retries(5)
+                .retry_in_pipeline(),
+        );
+        assert_eq!(pipeline.fetcher.retry, None, "the pipeline retries instead");
+    }
+
+    #[test]
+    fn the_authority_follows_the_endpoint_url_policy() {
+        let with = |authority: &str| built(AzureCredential::builder().authority_host(authority));
+        for (authority, url) in [
+            (
+                "https://login.example",
+                "https://login.example/t/oauth2/v2.0/token",
+            ),
+            (
+                " https://login.example:8443/ ",
+                "https://login.example:8443/t/oauth2/v2.0/token",
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080/t/oauth2/v2.0/token",
+            ),
+            (
+                "http://localhost:1/base",
+                "http://localhost:1/base/t/oauth2/v2.0/token",
+            ),
+            ("http://[::1]:2", "http://[::1]:2/t/oauth2/v2.0/token"),
+        ] {
+            assert_eq!(with(authority).token_url(), url, "{authority}");
+        }
+        let refused = |authority: &str| {
+            AzureCredential::builder()
+                .env(env(&[
+                    (TENANT_ENV, "t"),
+                    (CLIENT_ENV, "c"),
+                    (AUTHORITY_ENV, authority),
+                ]))
+                .build()
+                .expect_err(authority)
+        };
+        for (authority, reason) in [
+            (
+                "http://example.com",
+                "must be https (http only on a loopback host)",
+            ),
+            (
+                "http://10.0.0.1:8080",
+                "must be https (http only on a loopback host)",
+            ),
+            ("ftp://login.example", "must be an https URL"),
+            (
+                "https://admin:hunter2@login.example",
+                "must not contain credentials",
+            ),
+            (
+                "https://hunter2@login.example",
+                "must not contain credentials",
+            ),
+            (
+                "https://login.example/?code=hunter2",
+                "must not have a query or fragment",
+            ),
+            (
+                "https://login.example/#hunter2",
+                "must not have a query or fragment",
+            ),
+            ("not a url", "not a URL"),
+        ] {
+            let err = refused(authority);
+            assert!(err.is_invalid_configuration(), "{authority}: {err}");
+            let Error::InvalidAuthority(invalid) = &err else {
+                panic!("{authority}: not InvalidAuthority: {err:?}");
+            };
+            assert_eq!(invalid.reason(), reason, "{authority}");
+            let shown = err.to_string();
+            assert!(shown.contains(reason), "{shown}");
+            assert!(shown.contains("authority host"), "{shown}");
+            if authority.contains('@') {
+                assert!(
+                    !shown.contains("hunter2") && shown.contains("[redacted]"),
+                    "{shown}"
+                );
+                assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+            }
+        }
+        assert_eq!(
+            refused("https://admin:hunter2@login.example/x").to_string(),
+            "invalid Azure credential configuration: the authority host \
+             \"https://[redacted]@login.example/x\" must not contain credentials"
         );
     }
 }

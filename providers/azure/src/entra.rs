@@ -13,36 +13,100 @@ use vercel_oidc::time::{Clock as _, SharedClock};
 use crate::assertion::Assertions;
 use crate::error::{Error, parse_entra_error};
 
-/// How long a cold load may take by default, all attempts and waits included.
+/// How long one load may take by default, all attempts and waits included.
 pub const DEFAULT_LOAD_BUDGET: Duration = Duration::from_secs(30);
+
+/// How many times one load retries a failing request by default (4 attempts in all).
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The credential's own retry policy, used unless the caller set one in `ClientOptions`.
+/// The credential's own retry policy for one token load: how many times a failing request is
+/// retried, and how long the load may take in all.
+///
+/// The default, [`RetryBudget::default`], is [`DEFAULT_MAX_RETRIES`] retries (4 attempts) within
+/// [`DEFAULT_LOAD_BUDGET`] (30 s). Within one load:
+///
+/// - only transient failures are retried (connection errors, 408, 429, 5xx, a garbled answer,
+///   `AADSTS50166`); permanent AADSTS answers end the load at once;
+/// - an `AADSTS700024` answer (the assertion expired on the way) is retried once at once with a
+///   fresh assertion, whatever `max_retries` says; that attempt counts as one of the attempts;
+/// - retry `n` waits a random time in `0..=min(budget * 4 / 15, budget / 60 * 2^(n-1))` (full
+///   jitter; 500 ms doubling up to 8 s for 30 s), or longer when Entra ID's `Retry-After` asks
+///   for it; a wait that would not end before the budget does ends the load instead;
+/// - each attempt is limited to a third of the budget (10 s for 30 s), and the load to the
+///   budget.
+///
+/// ```
+/// use std::time::Duration;
+/// use vercel_oidc_azure::RetryBudget;
+///
+/// let budget = RetryBudget::new(Duration::from_secs(10)).with_max_retries(1);
+/// assert_eq!(budget.max_attempts(), 2);
+/// assert_eq!(RetryBudget::default().max_attempts(), 4);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RetryBudget {
-    /// Total time for one load, all attempts and waits included.
-    pub(crate) budget: Duration,
-    /// Attempts at most (the first one included).
-    pub(crate) max_attempts: u32,
-    /// Full-jitter backoff: attempt n waits a random time in `0..=min(max, base * 2^(n-1))`.
-    pub(crate) base_delay: Duration,
-    pub(crate) max_delay: Duration,
-    /// Per-attempt limit (capped by what is left of the budget).
-    pub(crate) attempt_timeout: Duration,
+pub struct RetryBudget {
+    load_budget: Duration,
+    max_retries: u32,
 }
 
 impl RetryBudget {
-    /// The policy for a load budget: 4 attempts; backoff from `budget / 60` up to
-    /// `budget * 4 / 15`; each attempt limited to `budget / 3`. For 30 s: 500 ms, 8 s, 10 s.
-    pub(crate) fn new(budget: Duration) -> Self {
+    /// [`DEFAULT_MAX_RETRIES`] retries within `load_budget`.
+    pub const fn new(load_budget: Duration) -> Self {
         Self {
-            budget,
-            max_attempts: 4,
-            base_delay: budget / 60,
-            max_delay: budget.saturating_mul(4) / 15,
-            attempt_timeout: budget / 3,
+            load_budget,
+            max_retries: DEFAULT_MAX_RETRIES,
         }
+    }
+
+    /// The same budget with at most `max_retries` retries after the first attempt (`0`: one
+    /// attempt per load).
+    #[must_use]
+    pub const fn with_max_retries(self, max_retries: u32) -> Self {
+        Self {
+            max_retries,
+            ..self
+        }
+    }
+
+    /// The same retries within `load_budget`.
+    #[must_use]
+    pub const fn with_load_budget(self, load_budget: Duration) -> Self {
+        Self {
+            load_budget,
+            ..self
+        }
+    }
+
+    /// How long one load may take, all attempts and waits included.
+    pub const fn load_budget(&self) -> Duration {
+        self.load_budget
+    }
+
+    /// How many times a failing request is retried within one load.
+    pub const fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// Attempts at most per load, the first one included (`max_retries + 1`, saturating).
+    pub const fn max_attempts(&self) -> u32 {
+        self.max_retries.saturating_add(1)
+    }
+
+    /// The first backoff cap: `budget / 60`.
+    pub(crate) fn base_delay(&self) -> Duration {
+        self.load_budget / 60
+    }
+
+    /// The largest backoff cap: `budget * 4 / 15`.
+    pub(crate) fn max_delay(&self) -> Duration {
+        self.load_budget.saturating_mul(4) / 15
+    }
+
+    /// The per-attempt limit (capped by what is left of the budget): `budget / 3`.
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.load_budget / 3
     }
 }
 
@@ -70,12 +134,12 @@ impl Fetcher {
         let Some(policy) = self.retry else {
             return self.attempts_without_budget(scope).await;
         };
+        let budget = policy.load_budget();
+        let attempt_timeout = policy.attempt_timeout();
         // A budget too large for the clock (`Duration::MAX`) has no deadline.
-        let deadline = Instant::now().checked_add(policy.budget);
+        let deadline = Instant::now().checked_add(budget);
         let time_left = |deadline: Option<Instant>| {
-            deadline.map_or(policy.budget, |d| {
-                d.saturating_duration_since(Instant::now())
-            })
+            deadline.map_or(budget, |d| d.saturating_duration_since(Instant::now()))
         };
         let mut attempt = 0u32;
         let mut fresh = false;
@@ -83,18 +147,18 @@ impl Fetcher {
         // The error of the previous attempt, reported if the budget runs out in the next one.
         let mut last: Option<Error> = None;
         let timed_out = |last: Option<Error>| Error::TimedOut {
-            budget: policy.budget,
+            budget,
             last: last.map(Box::new),
         };
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let left = time_left(deadline);
-            let limit = left.min(policy.attempt_timeout);
+            let limit = left.min(attempt_timeout);
             let result = match tokio::time::timeout(limit, self.attempt(scope, fresh)).await {
                 Ok(result) => result,
                 Err(_) if limit == left => return Err(timed_out(last)),
                 Err(_) => Err(Error::TimedOut {
-                    budget: policy.attempt_timeout,
+                    budget: attempt_timeout,
                     last: None,
                 }),
             };
@@ -112,11 +176,11 @@ impl Fetcher {
                 last = Some(error);
                 continue;
             }
-            if !error.is_transient() || attempt >= policy.max_attempts {
+            if !error.is_transient() || attempt >= policy.max_attempts() {
                 return Err(error);
             }
             let jitter =
-                vercel_oidc::retry::full_jitter(attempt, policy.base_delay, policy.max_delay);
+                vercel_oidc::retry::full_jitter(attempt, policy.base_delay(), policy.max_delay());
             let wait = match error.entra().and_then(|e| e.retry_after()) {
                 Some(retry_after) => retry_after.max(jitter),
                 None => jitter,
@@ -339,11 +403,12 @@ mod tests {
     #[test]
     fn the_default_policy_fits_thirty_seconds() {
         let policy = RetryBudget::default();
-        assert_eq!(policy.budget, Duration::from_secs(30));
-        assert_eq!(policy.max_attempts, 4);
-        assert_eq!(policy.base_delay, Duration::from_millis(500));
-        assert_eq!(policy.max_delay, Duration::from_secs(8));
-        assert_eq!(policy.attempt_timeout, Duration::from_secs(10));
+        assert_eq!(policy.load_budget(), Duration::from_secs(30));
+        assert_eq!(policy.max_retries(), 3);
+        assert_eq!(policy.max_attempts(), 4);
+        assert_eq!(policy.base_delay(), Duration::from_millis(500));
+        assert_eq!(policy.max_delay(), Duration::from_secs(8));
+        assert_eq!(policy.attempt_timeout(), Duration::from_secs(10));
     }
 
     #[test]
@@ -382,7 +447,8 @@ mod tests {
     #[test]
     fn a_huge_load_budget_does_not_overflow() {
         let policy = RetryBudget::new(Duration::MAX);
-        assert_eq!(policy.attempt_timeout, Duration::MAX / 3);
-        assert!(policy.max_delay > Duration::ZERO);
+        assert_eq!(policy.attempt_timeout(), Duration::MAX / 3);
+        assert!(policy.max_delay() > Duration::ZERO);
+        assert_eq!(policy.with_max_retries(u32::MAX).max_attempts(), u32::MAX);
     }
 }

@@ -30,8 +30,8 @@ pub enum Error {
         setting: &'static str,
     },
 
-    /// A setting is invalid (a tenant id with forbidden characters, an `http` authority host,
-    /// an unreadable `VERCEL_OIDC_CA_FILE`, no scopes, …).
+    /// A setting is invalid (a tenant id with forbidden characters, an unreadable
+    /// `VERCEL_OIDC_CA_FILE`, no scopes, …).
     #[error("invalid Azure credential configuration: {message}")]
     InvalidConfiguration {
         /// What is wrong; names the setting, never a secret.
@@ -40,6 +40,16 @@ pub enum Error {
         #[source]
         source: Option<Source>,
     },
+
+    /// The Entra ID authority host is refused: it must be `https` (or `http` on a loopback host:
+    /// `localhost`, `127.0.0.0/8`, `[::1]`), without user info, query or fragment. The message
+    /// shows the URL with any user info redacted.
+    #[error(
+        "invalid Azure credential configuration: the authority host {:?} {}",
+        .0.redacted_url(),
+        .0.reason()
+    )]
+    InvalidAuthority(vercel_oidc::InvalidEndpointUrl),
 
     /// The token source could not provide a Vercel OIDC token to use as the client assertion.
     #[error("no client assertion: the Vercel OIDC token source failed")]
@@ -128,7 +138,7 @@ impl Error {
     /// `true` when a setting is wrong and retrying will not help.
     pub fn is_invalid_configuration(&self) -> bool {
         match self {
-            Self::InvalidConfiguration { .. } => true,
+            Self::InvalidConfiguration { .. } | Self::InvalidAuthority(_) => true,
             Self::TokenSource(e) => e.is_invalid_configuration(),
             _ => false,
         }
@@ -207,7 +217,8 @@ pub struct EntraError {
     pub(crate) explanation: Option<Box<crate::Explanation>>,
 }
 
-/// AADSTS codes that retrying cannot fix (SPEC §8). `700024` is retried once with a fresh
+/// AADSTS codes that retrying cannot fix: the assertion is malformed (`50027`), no federated
+/// credential matches it (`70021`, `700211`, `700213`) or it expired (`700024`). `700024` is retried once with a fresh
 /// assertion before it counts as permanent.
 pub(crate) const PERMANENT_CODES: &[u32] = &[50027, 70021, 700024, 700211, 700213];
 

@@ -34,11 +34,62 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Where the assertion comes from
+//!
+//! By default each Entra ID request takes a fresh token from the Vercel chain
+//! ([`vercel_oidc::VercelTokenSource`]):
+//!
+//! 1. in production, the `x-vercel-oidc-token` header Vercel's proxy adds to every request to
+//!    your function. It is visible only inside a request handled behind
+//!    [`vercel_oidc::RequestContextLayer`] (axum, or any tower stack); on Vercel the layer also
+//!    keeps the newest token for work outside a request;
+//! 2. `VERCEL_OIDC_TOKEN_FILE`, then `VERCEL_OIDC_TOKEN` (builds, `vercel env pull`, tests);
+//! 3. in local development, a refresh through the Vercel CLI's login of the linked project.
+//!
+//! A load runs with the request context of the caller that started it, so a token fetched
+//! inside a handler uses that request's header:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use azure_core::credentials::TokenCredential;
+//! use tower::ServiceBuilder;
+//! use vercel_oidc::RequestContextLayer;
+//!
+//! # fn demo() -> Result<(), vercel_oidc_azure::Error> {
+//! let credential = vercel_oidc_azure::azure_credential()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(RequestContextLayer::new())
+//!     .service_fn(move |_request: http::Request<String>| {
+//!         let credential = Arc::clone(&credential);
+//!         async move {
+//!             // The client assertion is this request's `x-vercel-oidc-token`.
+//!             let _token = credential
+//!                 .get_token(&["https://vault.azure.net/.default"], None)
+//!                 .await?;
+//!             Ok::<_, azure_core::Error>(http::Response::new(String::from("ok")))
+//!         }
+//!     });
+//! # let _ = service;
+//! # Ok(()) }
+//! ```
+//!
+//! With axum, the same layer goes on the router:
+//! `Router::new().route("/", get(handler)).layer(RequestContextLayer::new())`.
+//!
+//! # Retries
+//! A failing load is retried with the credential's [`RetryBudget`]: by default at most 3
+//! retries (4 attempts) of transient failures, all within 30 s, with full-jitter backoff and
+//! Entra ID's `Retry-After` honoured within the budget; permanent AADSTS answers are not
+//! retried. Set it with [`AzureCredentialBuilder::retry_budget`],
+//! [`max_retries`](AzureCredentialBuilder::max_retries) or
+//! [`load_budget`](AzureCredentialBuilder::load_budget), or retry in the `azure_core` pipeline
+//! instead with [`retry_in_pipeline`](AzureCredentialBuilder::retry_in_pipeline).
+//!
 //! # Why not `azure_identity::ClientAssertionCredential`
 //!
-//! It was measured (SPEC §8) to block every caller during a refresh, to share no failing load
-//! (10 callers → 90 Entra requests), to return already-expired tokens, to send expired
-//! assertions, and to lose the AADSTS code when Entra's description has an escape.
+//! Measured against the emulator, it blocks every caller during a refresh, shares no failing
+//! load (10 callers → 90 Entra requests), returns already-expired tokens, sends expired
+//! assertions, and loses the AADSTS code when Entra's description has an escape.
 //! [`AzureCredential`] fixes each of these. For code that needs the stock credential anyway,
 //! [`VercelClientAssertion`] plugs our tokens into it.
 //!
@@ -47,7 +98,7 @@
 //! |---|---|---|
 //! | `AZURE_TENANT_ID` | yes, unless set in code | the tenant (directory) id |
 //! | `AZURE_CLIENT_ID` | yes, unless set in code | the application (client) id |
-//! | `AZURE_AUTHORITY_HOST` | no | Entra's host, `https` only (default the public cloud) |
+//! | `AZURE_AUTHORITY_HOST` | no | Entra's host, `https` (`http` only on loopback; default the public cloud) |
 //! | `VERCEL_OIDC_CA_FILE` | no | extra PEM roots for the HTTP client the credential builds |
 //! | `VERCEL_OIDC_TOKEN`, `VERCEL_OIDC_TOKEN_FILE` | no | read by the default token source |
 //! | `VERCEL_OIDC_ISSUER_URL` | no | issuer of the audience exchange, when one is configured |
@@ -59,8 +110,10 @@
 //! - An assertion that expires within the margin (30 s) is never sent.
 //! - Entra's answers are untrusted: parsing is lenient and never panics; an error keeps only the
 //!   documented fields, never the body.
-//! - Only `https` authority hosts are accepted; `VERCEL_OIDC_CA_FILE` adds roots, it never
-//!   disables verification.
+//! - The authority host must be `https` (`http` only on a loopback host, for tests and local
+//!   proxies), without user info, query or fragment ([`Error::InvalidAuthority`], which shows
+//!   the URL with any user info redacted). `VERCEL_OIDC_CA_FILE` adds roots, it never disables
+//!   verification.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -84,7 +137,7 @@ pub use credential::{
     AzureCredential, AzureCredentialBuilder, MAX_CACHED_SCOPE_SETS, PUBLIC_CLOUD_AUTHORITY,
 };
 pub use diagnose::{AzureFederation, FederationError, explain_entra_error};
-pub use entra::DEFAULT_LOAD_BUDGET;
+pub use entra::{DEFAULT_LOAD_BUDGET, DEFAULT_MAX_RETRIES, RetryBudget};
 pub use error::{EntraError, Error};
 /// The explanation the diagnoses of this crate give (shared with the core).
 pub use vercel_oidc::Explanation;
@@ -95,7 +148,8 @@ pub use vercel_oidc::Explanation;
 ///
 /// # Errors
 /// [`Error::NotConfigured`] when the tenant or client id is missing,
-/// [`Error::InvalidConfiguration`] when a setting is invalid.
+/// [`Error::InvalidAuthority`] for a refused `AZURE_AUTHORITY_HOST`,
+/// [`Error::InvalidConfiguration`] when another setting is invalid.
 pub fn azure_credential() -> Result<Arc<dyn TokenCredential>, Error> {
     let credential: Arc<dyn TokenCredential> = AzureCredential::builder().build()?;
     Ok(credential)

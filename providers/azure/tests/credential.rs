@@ -403,6 +403,7 @@ async fn failing_entra_in_the_window_is_invisible_until_expiry_and_bounded() {
             retry: RetryOptions::none(),
             ..Default::default()
         })
+        .retry_in_pipeline()
         .build()
         .expect("builds");
     let first = token(&credential, VAULT).await.expect("token");
@@ -535,6 +536,7 @@ async fn a_caller_retry_policy_runs_in_the_pipeline() {
             }),
             ..Default::default()
         })
+        .retry_in_pipeline()
         .build()
         .expect("builds");
     w.entra
@@ -549,6 +551,86 @@ async fn a_caller_retry_policy_runs_in_the_pipeline() {
         1,
         "one load, one assertion"
     );
+}
+
+/// A cold load against an Entra that always answers `503`: the error and the request count.
+async fn attempts_against_a_failing_entra(
+    w: &World,
+    configure: impl FnOnce(
+        vercel_oidc_azure::AzureCredentialBuilder,
+    ) -> vercel_oidc_azure::AzureCredentialBuilder,
+) -> (Error, usize) {
+    let credential = configure(w.builder(valid())).build().expect("builds");
+    w.entra.faults().always(Endpoint::Entra, Fault::Status(503));
+    let error = token(&credential, VAULT).await.expect_err("Entra is down");
+    (ours(&error).clone(), w.entra.requests())
+}
+
+#[tokio::test]
+async fn the_retry_budget_sets_the_number_of_attempts() {
+    let cases: [(Option<u32>, usize); 4] = [(None, 4), (Some(0), 1), (Some(1), 2), (Some(4), 5)];
+    for (max_retries, attempts) in cases {
+        let w = world().await;
+        let (error, requests) = attempts_against_a_failing_entra(&w, |b| match max_retries {
+            Some(n) => b.max_retries(n),
+            None => b,
+        })
+        .await;
+        assert_eq!(requests, attempts, "max_retries {max_retries:?}: {error}");
+        assert_eq!(
+            w.assertions.load(Ordering::SeqCst),
+            attempts,
+            "a fresh assertion per attempt"
+        );
+        assert!(error.is_transient() && !error.is_timed_out(), "{error}");
+        assert_eq!(error.entra().map(|e| e.status()), Some(503), "{error}");
+    }
+
+    // The whole budget as one value.
+    let w = world().await;
+    let (_, requests) = attempts_against_a_failing_entra(&w, |b| {
+        b.retry_budget(vercel_oidc_azure::RetryBudget::new(BUDGET).with_max_retries(2))
+    })
+    .await;
+    assert_eq!(requests, 3);
+}
+
+#[tokio::test]
+async fn the_client_options_retry_runs_only_when_asked_for() {
+    // Without `retry_in_pipeline`, the options' retry is replaced by the budget's.
+    let w = world().await;
+    let (_, requests) = attempts_against_a_failing_entra(&w, |b| {
+        b.client_options(ClientOptions {
+            transport: Some(w.transport()),
+            retry: RetryOptions::fixed(FixedRetryOptions {
+                delay: azure_core::time::Duration::milliseconds(1),
+                max_retries: 3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .max_retries(1)
+    })
+    .await;
+    assert_eq!(
+        requests, 2,
+        "the budget's two attempts, not the pipeline's four"
+    );
+
+    // With it, the budget is unused: no retries here.
+    let w = world().await;
+    let (error, requests) = attempts_against_a_failing_entra(&w, |b| {
+        b.client_options(ClientOptions {
+            transport: Some(w.transport()),
+            retry: RetryOptions::none(),
+            ..Default::default()
+        })
+        .max_retries(5)
+        .retry_in_pipeline()
+    })
+    .await;
+    assert_eq!(requests, 1, "{error}");
+    assert_eq!(w.assertions.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
