@@ -148,6 +148,16 @@ impl OidcConfig {
         }
     }
 
+    /// The HTTP client given with [`OidcConfig::with_http_client`], if any.
+    #[cfg(feature = "__http")]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "exchange", feature = "local-dev", feature = "verifier")))
+    )]
+    pub fn custom_http_client(&self) -> Option<&reqwest::Client> {
+        self.explicit_client.as_ref()
+    }
+
     /// The HTTP client: the one given, else a new client with [`OidcConfig::extra_roots`].
     #[cfg(feature = "__http")]
     #[cfg_attr(not(any(feature = "exchange", feature = "verifier")), allow(dead_code))]

@@ -208,18 +208,28 @@ pub fn http_client(
     roots: Option<&ExtraRoots>,
     timeout: Duration,
 ) -> Result<reqwest::Client, Error> {
-    let mut builder = reqwest::Client::builder()
+    http_client_builder(roots)
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
+        .build()
+        .map_err(|e| Error::InvalidConfiguration {
+            message: "cannot build the HTTP client".into(),
+            source: Some(Arc::new(e)),
+        })
+}
+
+/// The core's HTTP client settings before any timeout: rustls with the platform roots plus
+/// `roots`, no redirects, our user agent. Every HTTP client of this workspace starts here (the
+/// providers add their own timeouts).
+#[cfg(feature = "__http")]
+pub fn http_client_builder(roots: Option<&ExtraRoots>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("vercel-oidc-rust/", env!("CARGO_PKG_VERSION")));
-    if let Some(roots) = roots {
-        builder = builder.tls_certs_merge(roots.reqwest_certificates());
+    match roots {
+        Some(roots) => builder.tls_certs_merge(roots.reqwest_certificates()),
+        None => builder,
     }
-    builder.build().map_err(|e| Error::InvalidConfiguration {
-        message: "cannot build the HTTP client".into(),
-        source: Some(Arc::new(e)),
-    })
 }
 
 #[cfg(test)]

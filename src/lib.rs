@@ -162,7 +162,7 @@ pub use secrecy;
 #[doc(hidden)]
 pub mod internal {
     #[cfg(feature = "__http")]
-    pub use crate::http::http_client;
+    pub use crate::http::{http_client, http_client_builder};
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct TokenSetup {
     #[cfg(feature = "exchange")]
     audience: Option<String>,
     #[cfg(feature = "exchange")]
+    jti: Option<String>,
+    #[cfg(feature = "exchange")]
     exchange: Option<AudienceExchange>,
 }
 
@@ -58,6 +60,14 @@ impl TokenSetup {
     #[cfg_attr(docsrs, doc(cfg(feature = "exchange")))]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// The `jti` to send with the exchange.
+    #[cfg(feature = "exchange")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "exchange")))]
+    pub fn jti(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
         self
     }
 
@@ -103,7 +113,11 @@ impl TokenSetup {
                         .configure(config)
                         .build()?,
                 };
-                Some((exchange, ExchangeRequest::new(audience)))
+                let mut request = ExchangeRequest::new(audience);
+                if let Some(jti) = self.jti {
+                    request = request.jti(jti);
+                }
+                Some((exchange, request))
             }
         };
         Ok(ResolvedTokens {
@@ -212,7 +226,14 @@ mod tests {
             .expect("resolves");
         let (exchange, request) = tokens.exchange().expect("an exchange");
         assert_eq!(exchange.token_url(), "http://127.0.0.1:9/~token");
-        assert_eq!(request.audience(), "api://AzureADTokenExchange");
+        assert_eq!(request, &ExchangeRequest::new("api://AzureADTokenExchange"));
+        let with_jti = TokenSetup::new()
+            .audience("aud")
+            .jti("request-1")
+            .resolve(&config, Duration::ZERO)
+            .expect("resolves");
+        let (_, request) = with_jti.exchange().expect("an exchange");
+        assert_eq!(request, &ExchangeRequest::new("aud").jti("request-1"));
 
         let refused = TokenSetup::new()
             .audience("aud")

@@ -13,6 +13,9 @@
 //!
 //! `cargo bench -p vercel-oidc-aws --bench cached_get`
 
+// Tests and benches may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::hint::black_box;

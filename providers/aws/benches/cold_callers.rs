@@ -11,6 +11,9 @@
 //! The STS calls per iteration are printed after each case (criterion reports only time).
 //!
 //! `cargo bench -p vercel-oidc-aws --bench cold_callers`
+
+// Tests and benches may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stdout)]
 
 mod common;

@@ -14,6 +14,9 @@
 //! and the STS calls made. Not a criterion bench: the result is a distribution of one event.
 //!
 //! `cargo bench -p vercel-oidc-aws --bench refresh_latency` (extra arguments are ignored)
+
+// Tests and benches may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stdout)]
 
 mod common;

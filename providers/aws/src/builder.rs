@@ -16,8 +16,7 @@ use futures_util::FutureExt as _;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
 use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
-    AudienceExchange, CA_FILE_ENV, Env, ExchangeRequest, ExchangeTokenSource, ExtraRoots,
-    SharedTokenSource, TokenSource, VercelTokenSource,
+    CA_FILE_ENV, Env, ExtraRoots, OidcConfig, SharedTokenSource, TokenSetup, TokenSource,
 };
 
 use crate::error::Error;
@@ -122,8 +121,7 @@ pub struct AwsCredentialsProviderBuilder {
     token_source: Option<SharedTokenSource>,
     audience: Option<String>,
     jti: Option<String>,
-    env: Env,
-    clock: Option<SharedClock>,
+    config: OidcConfig,
     refresh_window: Duration,
     jitter: f64,
     max_attempts: u32,
@@ -155,8 +153,7 @@ impl AwsCredentialsProviderBuilder {
             token_source: None,
             audience: None,
             jti: None,
-            env: Env::real(),
-            clock: None,
+            config: OidcConfig::default(),
             refresh_window: DEFAULT_REFRESH_WINDOW,
             jitter: DEFAULT_JITTER,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -287,16 +284,25 @@ impl AwsCredentialsProviderBuilder {
         self
     }
 
-    /// The environment variables this provider (and its default token source) reads. Defaults
-    /// to the process environment.
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = env;
+    /// The settings shared with every vercel-oidc builder: where env vars are read (by this
+    /// provider and its default token source), the clock, the extra trust roots (also for the STS
+    /// client), the issuer and HTTP client of the audience exchange.
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
-    /// The clock credentials' expiry is compared against. Defaults to the system clock.
+    /// The environment variables this provider (and its default token source) reads
+    /// (shorthand for the [`OidcConfig`] field). Defaults to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.config = self.config.with_env(env);
+        self
+    }
+
+    /// The clock credentials' expiry is compared against (shorthand for the [`OidcConfig`]
+    /// field). Defaults to the system clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+        self.config = self.config.with_clock(clock);
         self
     }
 
@@ -346,7 +352,7 @@ impl AwsCredentialsProviderBuilder {
     /// be found (and no endpoint is set), an endpoint is not allowed, `VERCEL_OIDC_CA_FILE`
     /// cannot be used, or an option is out of range.
     pub fn build(mut self) -> Result<AwsCredentialsProvider, Error> {
-        let clock = self.clock.clone().unwrap_or_default();
+        let clock = self.config.clock().clone();
         let role_arn = self.resolve_role_arn()?;
         let session_name = self.resolve_session_name(&clock)?;
         self.check_policies()?;
@@ -364,7 +370,7 @@ impl AwsCredentialsProviderBuilder {
             )));
         }
         let client = self.sts_client(region.clone(), endpoints.configured.clone())?;
-        let source = self.resolve_token_source(&clock)?;
+        let source = self.resolve_token_source()?;
 
         let summary = Summary {
             role_arn: role_arn.clone(),
@@ -403,7 +409,7 @@ impl AwsCredentialsProviderBuilder {
     fn resolve_role_arn(&self) -> Result<String, Error> {
         let role_arn = match &self.role_arn.0 {
             Some(arn) => arn.clone(),
-            None => self.env.get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
+            None => self.config.env().get_non_empty(ENV_ROLE_ARN).ok_or_else(|| {
                 Error::config(format!(
                     "no role ARN: pass one to AwsCredentialsProvider::builder or set {ENV_ROLE_ARN}"
                 ))
@@ -418,7 +424,7 @@ impl AwsCredentialsProviderBuilder {
         let session_name = match self
             .session_name
             .clone()
-            .or_else(|| self.env.get_non_empty(ENV_SESSION_NAME))
+            .or_else(|| self.config.env().get_non_empty(ENV_SESSION_NAME))
         {
             Some(name) => name,
             None => {
@@ -473,14 +479,15 @@ impl AwsCredentialsProviderBuilder {
     /// `SdkConfig`'s, `AWS_REGION` / `AWS_DEFAULT_REGION`, the active profile's.
     fn resolve_region(&self) -> Result<Option<Region>, Error> {
         let env_region = self
-            .env
+            .config
+            .env()
             .get_non_empty(ENV_REGION)
-            .or_else(|| self.env.get_non_empty(ENV_DEFAULT_REGION))
+            .or_else(|| self.config.env().get_non_empty(ENV_DEFAULT_REGION))
             .map(Region::new);
         let mut chain = RegionProviderChain::first_try(self.region.clone())
             .or_else(self.sdk_config.as_ref().and_then(|c| c.region().cloned()))
             .or_else(env_region);
-        if let Some(profile) = profile_region_provider(&self.env) {
+        if let Some(profile) = profile_region_provider(self.config.env()) {
             chain = chain.or_else(profile);
         }
         // Every link answers at once: the profile files are read with blocking I/O inside
@@ -496,16 +503,18 @@ impl AwsCredentialsProviderBuilder {
     /// `SdkConfig`'s; each must pass the URL policy.
     fn resolve_endpoints(&self) -> Result<Endpoints, Error> {
         let ignore_env_endpoints = self
-            .env
+            .config
+            .env()
             .get(ENV_IGNORE_ENDPOINTS)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let configured = self.endpoint_url.clone().or_else(|| {
             if ignore_env_endpoints {
                 None
             } else {
-                self.env
+                self.config
+                    .env()
                     .get_non_empty(ENV_ENDPOINT_STS)
-                    .or_else(|| self.env.get_non_empty(ENV_ENDPOINT))
+                    .or_else(|| self.config.env().get_non_empty(ENV_ENDPOINT))
             }
         });
         let sdk = self
@@ -564,10 +573,13 @@ impl AwsCredentialsProviderBuilder {
             .sdk_config
             .as_ref()
             .is_some_and(|c| c.http_client().is_some());
-        let roots = ExtraRoots::from_env(&self.env).map_err(|e| Error::InvalidConfiguration {
-            message: format!("{CA_FILE_ENV} could not be used"),
-            source: Some(Arc::new(e)),
-        })?;
+        let roots = self
+            .config
+            .extra_roots()
+            .map_err(|e| Error::InvalidConfiguration {
+                message: format!("{CA_FILE_ENV} could not be used"),
+                source: Some(Arc::new(e)),
+            })?;
         if let Some(roots) = roots
             && !brought_client
         {
@@ -578,34 +590,24 @@ impl AwsCredentialsProviderBuilder {
 
     /// The token source: given, else the Vercel chain; behind the audience exchange when an
     /// audience is set.
-    fn resolve_token_source(&mut self, clock: &SharedClock) -> Result<SharedTokenSource, Error> {
-        let source = match self.token_source.take() {
-            Some(source) => source,
-            None => SharedTokenSource::new(
-                VercelTokenSource::builder()
-                    .env(self.env.clone())
-                    .time_source(clock.clone())
-                    .build(),
-            ),
-        };
-        let Some(audience) = self.audience.take() else {
-            return Ok(source);
-        };
-        let mut request = ExchangeRequest::new(audience);
-        if let Some(jti) = self.jti.take() {
-            request = request.jti(jti);
+    fn resolve_token_source(&mut self) -> Result<SharedTokenSource, Error> {
+        let mut setup = TokenSetup::new();
+        if let Some(source) = self.token_source.take() {
+            setup = setup.token_source(source);
         }
-        let exchange = AudienceExchange::builder()
-            .env(self.env.clone())
-            .time_source(clock.clone())
-            .build()
-            .map_err(|e| Error::InvalidConfiguration {
+        if let Some(audience) = self.audience.take() {
+            setup = setup.audience(audience);
+        }
+        if let Some(jti) = self.jti.take() {
+            setup = setup.jti(jti);
+        }
+        let tokens = setup.resolve(&self.config, Duration::ZERO).map_err(|e| {
+            Error::InvalidConfiguration {
                 message: "the audience exchange could not be set up".into(),
                 source: Some(Arc::new(e)),
-            })?;
-        Ok(SharedTokenSource::new(ExchangeTokenSource::new(
-            source, exchange, request,
-        )))
+            }
+        })?;
+        Ok(tokens.into_token_source())
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use azure_core::http::ClientMethodOptions;
 use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
-    AudienceExchange, Env, ExchangeRequest, ExtraRoots, OidcToken, SharedTokenSource, TokenSource,
-    VercelTokenSource,
+    AudienceExchange, Env, ExchangeRequest, OidcConfig, OidcToken, SharedTokenSource, TokenSetup,
+    TokenSource,
 };
 
 use crate::error::Error;
@@ -49,51 +49,39 @@ pub(crate) struct AssertionSettings {
 }
 
 impl AssertionSettings {
-    pub(crate) fn build(
-        self,
-        env: &Env,
-        clock: &SharedClock,
-        roots: Option<&ExtraRoots>,
-    ) -> Result<Assertions, Error> {
+    /// The source (by default the Vercel chain with `config`, treating tokens within the margin
+    /// as expired) and the optional exchange, wired by the core's [`TokenSetup`].
+    pub(crate) fn build(self, config: &OidcConfig) -> Result<Assertions, Error> {
         let margin = self.margin.unwrap_or(DEFAULT_ASSERTION_MARGIN);
-        let source = match self.source {
-            Some(source) => source,
-            None => SharedTokenSource::new(
-                VercelTokenSource::builder()
-                    .env(env.clone())
-                    .time_source(clock.clone())
-                    .expiration_buffer(margin)
-                    .build(),
-            ),
-        };
-        let exchange = match (self.audience, self.exchange) {
-            (None, _) => None,
-            (Some(audience), Some(exchange)) => Some((exchange, ExchangeRequest::new(audience))),
-            (Some(audience), None) => {
-                let mut builder = AudienceExchange::builder()
-                    .env(env.clone())
-                    .time_source(clock.clone());
-                if let Some(roots) = roots {
-                    builder = builder.extra_roots(roots.clone());
-                }
-                let exchange = builder.build().map_err(|e| Error::InvalidConfiguration {
-                    message: "cannot set up the audience exchange".into(),
-                    source: Some(std::sync::Arc::new(e)),
-                })?;
-                Some((exchange, ExchangeRequest::new(audience)))
-            }
-        };
-        if exchange
-            .as_ref()
-            .is_some_and(|(_, r)| r.audience().trim().is_empty())
+        if self
+            .audience
+            .as_deref()
+            .is_some_and(|audience| audience.trim().is_empty())
         {
             return Err(Error::config("the exchange audience is empty"));
         }
+        let mut setup = TokenSetup::new();
+        if let Some(source) = self.source {
+            setup = setup.token_source(source);
+        }
+        if let Some(audience) = self.audience {
+            setup = setup.audience(audience);
+        }
+        if let Some(exchange) = self.exchange {
+            setup = setup.audience_exchange(exchange);
+        }
+        let (source, exchange) = setup
+            .resolve(config, margin)
+            .map_err(|e| Error::InvalidConfiguration {
+                message: "cannot set up the audience exchange".into(),
+                source: Some(std::sync::Arc::new(e)),
+            })?
+            .into_parts();
         Ok(Assertions {
             source,
             exchange,
             margin,
-            clock: clock.clone(),
+            clock: config.clock().clone(),
         })
     }
 }
@@ -221,8 +209,7 @@ impl azure_identity::ClientAssertion for VercelClientAssertion {
 #[derive(Debug, Default)]
 pub struct VercelClientAssertionBuilder {
     settings: AssertionSettings,
-    env: Option<Env>,
-    clock: Option<SharedClock>,
+    config: OidcConfig,
 }
 
 impl VercelClientAssertionBuilder {
@@ -253,15 +240,24 @@ impl VercelClientAssertionBuilder {
         self
     }
 
-    /// The environment to read. Defaults to the process environment.
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+    /// The settings shared with every vercel-oidc builder: env, clock, extra roots, the
+    /// exchange's issuer and HTTP client.
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
-    /// The clock expiry is checked against. Defaults to the system clock.
+    /// The environment to read (shorthand for the [`OidcConfig`] field). Defaults to the
+    /// process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.config = self.config.with_env(env);
+        self
+    }
+
+    /// The clock expiry is checked against (shorthand for the [`OidcConfig`] field). Defaults
+    /// to the system clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+        self.config = self.config.with_clock(clock);
         self
     }
 
@@ -271,14 +267,15 @@ impl VercelClientAssertionBuilder {
     /// [`Error::InvalidConfiguration`] when the audience exchange cannot be set up (bad
     /// `VERCEL_OIDC_ISSUER_URL` or `VERCEL_OIDC_CA_FILE`) or the audience is empty.
     pub fn build(self) -> Result<VercelClientAssertion, Error> {
-        let env = self.env.unwrap_or_default();
-        let clock = self.clock.unwrap_or_default();
-        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
-            message: "cannot read VERCEL_OIDC_CA_FILE".into(),
-            source: Some(std::sync::Arc::new(e)),
-        })?;
+        // A CA file that cannot be used is an error here, not only when an exchange needs it.
+        self.config
+            .extra_roots()
+            .map_err(|e| Error::InvalidConfiguration {
+                message: "cannot read VERCEL_OIDC_CA_FILE".into(),
+                source: Some(std::sync::Arc::new(e)),
+            })?;
         Ok(VercelClientAssertion {
-            assertions: self.settings.build(&env, &clock, roots.as_ref())?,
+            assertions: self.settings.build(&self.config)?,
         })
     }
 }
@@ -316,9 +313,9 @@ mod tests {
             ..Default::default()
         }
         .build(
-            &Env::from_pairs::<&str, &str>([]),
-            &SharedClock::from_arc(clock.clone()),
-            None,
+            &OidcConfig::new()
+                .with_env(Env::from_pairs::<&str, &str>([]))
+                .with_clock(SharedClock::from_arc(clock.clone())),
         )
         .expect("builds");
         assert!(assertions.fetch(false).await.is_ok(), "31 s left");

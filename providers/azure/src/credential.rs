@@ -11,7 +11,7 @@ use azure_core::http::{ClientOptions, Pipeline, RetryOptions, Transport, Url};
 use futures_util::future::BoxFuture;
 use vercel_oidc::cache::RefreshAheadCache;
 use vercel_oidc::time::SharedClock;
-use vercel_oidc::{AudienceExchange, Env, ExtraRoots, SharedTokenSource, TokenSource};
+use vercel_oidc::{AudienceExchange, Env, ExtraRoots, OidcConfig, SharedTokenSource, TokenSource};
 
 use crate::assertion::AssertionSettings;
 use crate::entra::{Fetcher, RetryBudget};
@@ -208,8 +208,7 @@ pub struct AzureCredentialBuilder {
     authority_host: Option<String>,
     client_options: Option<ClientOptions>,
     assertion: AssertionSettings,
-    env: Option<Env>,
-    clock: Option<SharedClock>,
+    config: OidcConfig,
     refresh_window: Option<Duration>,
     retry: RetryBudget,
     retry_in_pipeline: bool,
@@ -334,15 +333,26 @@ impl AzureCredentialBuilder {
         self
     }
 
-    /// The environment the defaults are read from. Defaults to the process environment.
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+    /// The settings shared with every vercel-oidc builder: where the defaults are read
+    /// (`AZURE_*`, and the token chain's variables), the clock, the extra trust roots (also for
+    /// the Entra transport), and the HTTP client (used as the Entra transport too, unless
+    /// [`client_options`](Self::client_options) bring one).
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
-    /// The clock expiry is compared against. Defaults to the system clock.
+    /// The environment the defaults are read from (shorthand for the [`OidcConfig`] field).
+    /// Defaults to the process environment.
+    pub fn env(mut self, env: Env) -> Self {
+        self.config = self.config.with_env(env);
+        self
+    }
+
+    /// The clock expiry is compared against (shorthand for the [`OidcConfig`] field).
+    /// Defaults to the system clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
+        self.config = self.config.with_clock(clock);
         self
     }
 
@@ -359,8 +369,8 @@ impl AzureCredentialBuilder {
     /// - [`Error::InvalidConfiguration`] for a malformed tenant id, an unreadable
     ///   `VERCEL_OIDC_CA_FILE`, or an audience exchange that cannot be set up.
     pub fn build(self) -> Result<Arc<AzureCredential>, Error> {
-        let env = self.env.unwrap_or_default();
-        let clock = self.clock.unwrap_or_default();
+        let env = self.config.env().clone();
+        let clock = self.config.clock().clone();
         let tenant_id = self
             .tenant_id
             .or_else(|| env.get_non_empty(TENANT_ENV))
@@ -388,13 +398,19 @@ impl AzureCredentialBuilder {
             .unwrap_or_else(|| PUBLIC_CLOUD_AUTHORITY.to_owned());
         let token_url = token_url(&authority, &tenant_id)?;
 
-        let roots = ExtraRoots::from_env(&env).map_err(|e| Error::InvalidConfiguration {
-            message: "cannot read VERCEL_OIDC_CA_FILE".into(),
-            source: Some(Arc::new(e)),
-        })?;
-        let assertions = self.assertion.build(&env, &clock, roots.as_ref())?;
+        let roots = self
+            .config
+            .extra_roots()
+            .map_err(|e| Error::InvalidConfiguration {
+                message: "cannot read VERCEL_OIDC_CA_FILE".into(),
+                source: Some(Arc::new(e)),
+            })?;
+        let assertions = self.assertion.build(&self.config)?;
         if options.transport.is_none() {
-            options.transport = Some(default_transport(roots.as_ref())?);
+            options.transport = Some(match self.config.custom_http_client() {
+                Some(client) => Transport::new(Arc::new(client.clone())),
+                None => default_transport(roots.as_ref())?,
+            });
         }
         let retry = if self.retry_in_pipeline {
             None
@@ -467,18 +483,11 @@ fn token_url(authority: &str, tenant: &str) -> Result<Url, Error> {
         .map_err(|e| Error::config_with("cannot build the token URL", e))
 }
 
-/// reqwest 0.13 as `azure_core` builds it (no redirects, its timeouts), plus the extra roots.
+/// The core's HTTP client (rustls, the extra roots, no redirects) with `azure_core`'s timeouts.
 fn default_transport(roots: Option<&ExtraRoots>) -> Result<Transport, Error> {
-    let mut builder = reqwest::Client::builder()
+    let client = vercel_oidc::internal::http_client_builder(roots)
         .connect_timeout(Duration::from_secs(20))
         .read_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(roots) = roots {
-        let certs = reqwest::Certificate::from_pem_bundle(roots.pem())
-            .map_err(|e| Error::config_with("VERCEL_OIDC_CA_FILE is not valid PEM", e))?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    let client = builder
         .build()
         .map_err(|e| Error::config_with("cannot build the HTTP client", e))?;
     Ok(Transport::new(Arc::new(client)))

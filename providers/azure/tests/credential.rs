@@ -1,5 +1,8 @@
 //! `AzureCredential` and `VercelClientAssertion` against the testkit's Entra emulator over HTTPS.
 
+// Tests and benches may read the wall clock (the library takes it from a Clock).
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
