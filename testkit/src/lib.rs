@@ -7,7 +7,8 @@
 //!   the RSA public key, an unknown signing key, a lying header);
 //! - serves its discovery document and key set in team form (`{base_url}/{team}/.well-known/…`,
 //!   the issuer `https://oidc.vercel.com/<team>`) and global form (`{base_url}/.well-known/…`);
-//! - answers the audience exchange `POST {issuer}/~token` (SPEC §7), verifying the subject token;
+//! - answers the audience exchange `POST {issuer}/~token` (JSON `{"token", "aud", "jti"?}` in,
+//!   `{"token", "expiry"}` out), verifying the subject token;
 //! - rotates and retires signing keys ([`Issuer::rotate_key`], [`Issuer::retire_old_keys`]);
 //! - counts requests per [`Endpoint`] and injects [`Fault`]s: status codes, delays, dropped
 //!   connections, garbage and truncated bodies, always or for the next N requests ([`Faults`]).
@@ -59,11 +60,14 @@
 //! be rejected. Never point production code at it or trust a token it minted outside a test.
 
 mod faults;
+mod format;
 mod issuer;
 mod jwt;
 mod keys;
 mod logs;
+mod relying_party;
 mod server;
+mod tls;
 mod token;
 
 pub mod entra;
