@@ -113,3 +113,71 @@ pub(crate) fn require_rs256(token: &Parsed<'_>) -> Result<(), KeyCheck> {
         Err(KeyCheck::Algorithm)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt;
+    use crate::{Endpoint, Fault, Issuer};
+
+    async fn check(verifier: &JwksVerifier, issuer: &Issuer, token: &str) -> Result<(), KeyCheck> {
+        let parsed = jwt::parse(token).expect("a compact JWS");
+        verifier.verify(&issuer.team_issuer(), &parsed).await
+    }
+
+    #[tokio::test]
+    async fn accepts_the_issuers_signature_and_names_each_failure() {
+        let issuer = Issuer::start().await.expect("issuer");
+        let verifier = JwksVerifier::new(None).expect("client");
+        let token = issuer.token();
+        assert_eq!(check(&verifier, &issuer, &token.sign()).await, Ok(()));
+        assert_eq!(issuer.requests(Endpoint::Jwks), 1, "one fetch per check");
+        // A trailing slash on the issuer names the same key set.
+        let signed = token.sign();
+        let parsed = jwt::parse(&signed).expect("jws");
+        let slashed = format!("{}/", issuer.team_issuer());
+        assert_eq!(verifier.verify(&slashed, &parsed).await, Ok(()));
+
+        let cases = [
+            (token.sign_alg_none(), KeyCheck::Algorithm),
+            (token.sign_hs256_with(b"secret"), KeyCheck::Algorithm),
+            (issuer.token().remove_header("kid").sign(), KeyCheck::NoKid),
+            (token.sign_with_unknown_key(), KeyCheck::UnknownKey),
+            (
+                issuer
+                    .token()
+                    .kid(issuer.current_kid())
+                    .sign_with_unknown_key(),
+                KeyCheck::Signature,
+            ),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(check(&verifier, &issuer, &token).await, Err(expected));
+        }
+
+        issuer.faults().next(Endpoint::Jwks, 1, Fault::Status(503));
+        assert_eq!(
+            check(&verifier, &issuer, &token.sign()).await,
+            Err(KeyCheck::Unreachable)
+        );
+        issuer.faults().next(Endpoint::Jwks, 1, Fault::Garbage);
+        assert_eq!(
+            check(&verifier, &issuer, &token.sign()).await,
+            Err(KeyCheck::Unreachable)
+        );
+    }
+
+    #[tokio::test]
+    async fn no_fetch_for_a_token_that_cannot_match() {
+        let issuer = Issuer::start().await.expect("issuer");
+        let verifier = JwksVerifier::new(None).expect("client");
+        let _ = check(&verifier, &issuer, &issuer.token().sign_alg_none()).await;
+        let _ = check(
+            &verifier,
+            &issuer,
+            &issuer.token().remove_header("kid").sign(),
+        )
+        .await;
+        assert_eq!(issuer.requests(Endpoint::Jwks), 0);
+    }
+}
