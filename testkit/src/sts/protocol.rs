@@ -2,6 +2,7 @@
 //! operation, and the parameters of `AssumeRoleWithWebIdentity` with AWS's limits.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -41,9 +42,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             shared.faults.respond(Endpoint::Sts, answer).await
         }
         Some("GetCallerIdentity") => {
-            shared
-                .caller_identity_calls
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            shared.caller_identity_calls.fetch_add(1, Ordering::SeqCst);
             shared.caller_identity(&headers, &body, &request_id)
         }
         Some(_) => AwsError::bad(
