@@ -493,7 +493,7 @@ impl Shared {
         claims.insert("act".to_owned(), json!({ "sub": subject }));
         claims.insert(
             "jti".to_owned(),
-            request.jti.unwrap_or_else(jwt::random_id).into(),
+            request.jti.unwrap_or_else(crate::format::random_id).into(),
         );
         claims.insert("iat".to_owned(), iat.into());
         claims.insert("nbf".to_owned(), iat.into());

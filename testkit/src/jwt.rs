@@ -1,9 +1,10 @@
 //! Compact JWS encoding and RS256 verification, written here rather than taken from the client
-//! crate (SPEC §10: the emulators share no protocol code with the clients they check).
+//! crate: the emulators share no protocol code with the clients they check, so a misreading of
+//! the protocol cannot cancel itself out.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair};
 use aws_lc_rs::{hmac, signature};
 use base64::Engine as _;
@@ -97,20 +98,6 @@ pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
         Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
     }
-}
-
-/// A random identifier, base64url of 16 random bytes.
-pub(crate) fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    // The system RNG does not fail on supported platforms; fall back to the clock if it does.
-    if SystemRandom::new().fill(&mut bytes).is_err() {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = nanos.to_le_bytes();
-    }
-    b64(bytes)
 }
 
 #[cfg(test)]

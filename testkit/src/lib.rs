@@ -7,10 +7,17 @@
 //!   the RSA public key, an unknown signing key, a lying header);
 //! - serves its discovery document and key set in team form (`{base_url}/{team}/.well-known/…`,
 //!   the issuer `https://oidc.vercel.com/<team>`) and global form (`{base_url}/.well-known/…`);
-//! - answers the audience exchange `POST {issuer}/~token` (SPEC §7), verifying the subject token;
+//! - answers the audience exchange `POST {issuer}/~token` (JSON `{"token", "aud", "jti"?}` in,
+//!   `{"token", "expiry"}` out), verifying the subject token;
 //! - rotates and retires signing keys ([`Issuer::rotate_key`], [`Issuer::retire_old_keys`]);
 //! - counts requests per [`Endpoint`] and injects [`Fault`]s: status codes, delays, dropped
 //!   connections, garbage and truncated bodies, always or for the next N requests ([`Faults`]).
+//!
+//! Beside it: [`VercelApi`] (the token mint and the OAuth refresh of local development),
+//! [`Sts`] (AWS STS `AssumeRoleWithWebIdentity`, with [`Iam`] trust policies) and
+//! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion).
+//! STS and Entra act as relying parties: they fetch the issuer's key set over HTTP and verify
+//! each token they are given, as the real services do.
 //!
 //! The emulators share no code with the `vercel-oidc` crate: they build, sign and check JWTs
 //! themselves (serde_json, base64url, aws-lc-rs), so a misreading of the protocol in the client
@@ -55,15 +62,20 @@
 //! # Security
 //!
 //! This crate is for tests only. Its private keys live unprotected in process memory and are
-//! reused across issuers, its server is plain HTTP, and it is built to hand out tokens that must
-//! be rejected. Never point production code at it or trust a token it minted outside a test.
+//! reused across issuers, its servers are plain HTTP (Entra, and STS on request, serve HTTPS
+//! with a certificate from a CA generated per emulator and trusted by nothing else), and it is
+//! built to hand out tokens that must be rejected. Never point production code at it or trust a
+//! token it minted outside a test.
 
 mod faults;
+mod format;
 mod issuer;
 mod jwt;
 mod keys;
 mod logs;
+mod relying_party;
 mod server;
+mod tls;
 mod token;
 
 pub mod entra;

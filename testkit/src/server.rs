@@ -1,5 +1,5 @@
-//! What every emulator shares: a loopback axum server that stops when its handle is dropped, and
-//! per-endpoint request counters.
+//! What every emulator shares: a loopback axum server that stops when its handle is dropped (plain
+//! HTTP here, HTTPS through [`crate::tls`]), and per-endpoint request counters.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,8 +12,9 @@ use tokio::sync::oneshot;
 
 use crate::faults::Endpoint;
 
-/// A running loopback server. Dropping it stops accepting connections and closes idle ones;
-/// requests in flight finish (or are dropped with the runtime).
+/// A running loopback server. Dropping it stops accepting connections; over plain HTTP idle
+/// connections close and requests in flight finish (or are dropped with the runtime), over HTTPS
+/// open connections are aborted.
 #[derive(Debug)]
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -39,10 +40,15 @@ impl Server {
                 tracing::debug!(%error, "vercel-oidc-testkit: server stopped with an error");
             }
         });
-        Ok(Self {
+        Ok(Self::running(addr, shutdown))
+    }
+
+    /// The handle of a server on `addr` that stops when `shutdown` is used or dropped.
+    pub(crate) fn running(addr: SocketAddr, shutdown: oneshot::Sender<()>) -> Self {
+        Self {
             addr,
             shutdown: Some(shutdown),
-        })
+        }
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {

@@ -21,7 +21,7 @@ enum Expiry {
 
 /// Mints one token from an [`Issuer`](crate::Issuer) ([`Issuer::token`](crate::Issuer::token)).
 ///
-/// The default claims are those Vercel issues (SPEC §2):
+/// The default claims are those Vercel issues:
 ///
 /// | claim | default |
 /// |---|---|

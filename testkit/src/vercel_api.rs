@@ -56,7 +56,6 @@ use serde_json::json;
 
 use crate::faults::{Endpoint, Faults};
 use crate::issuer::Issuer;
-use crate::jwt;
 use crate::server::{Counters, Server};
 
 /// The OAuth client id of the Vercel CLI, the only one the token endpoint accepts.
@@ -386,7 +385,7 @@ impl Shared {
         if !state.refresh_tokens.contains(refresh) {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
         }
-        let access = format!("vca_{}", jwt::random_id());
+        let access = format!("vca_{}", crate::format::random_id());
         state.access_tokens.insert(access.clone());
         state.latest_access_token = Some(access.clone());
         let mut answer = json!({
@@ -396,7 +395,7 @@ impl Shared {
             "scope": "openid offline_access",
         });
         if state.rotate {
-            let next = format!("vcr_{}", jwt::random_id());
+            let next = format!("vcr_{}", crate::format::random_id());
             state.refresh_tokens.remove(refresh);
             state.refresh_tokens.insert(next.clone());
             state.latest_refresh_token = Some(next.clone());
