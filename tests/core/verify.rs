@@ -1,4 +1,4 @@
-//! The verifier (SPEC §8, Own APIs) against the testkit issuer over real HTTP: valid tokens, the
+//! The verifier for your own APIs against the testkit issuer over real HTTP: valid tokens, the
 //! attack matrix, key rotation, the refetch cooldown and the key-set cache.
 
 use std::sync::Arc;
@@ -225,6 +225,9 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         ("no kid", issuer.token().remove_header("kid").sign(), |e| {
             matches!(e, VerifyError::MissingKeyId)
         }),
+        ("empty kid", issuer.token().kid("").sign(), |e| {
+            matches!(e, VerifyError::MissingKeyId)
+        }),
         (
             "critical header extension",
             issuer.token().header("crit", vec!["exp"]).sign(),
@@ -419,6 +422,31 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         verifier.verify(&expired).await,
         Err(VerifyError::Expired)
     ));
+}
+
+#[tokio::test]
+async fn a_token_of_exactly_the_size_limit_verifies_and_one_byte_more_is_refused() {
+    let s = setup().await;
+    let token = s.issuer.token().sign();
+    let len = token.len();
+    let at_limit = s
+        .builder(ExpectedIssuer::team("acme"))
+        .max_token_len(len)
+        .build()
+        .expect("verifier");
+    at_limit.verify(&token).await.expect("exactly the limit");
+    let below = s
+        .builder(ExpectedIssuer::team("acme"))
+        .max_token_len(len - 1)
+        .build()
+        .expect("verifier");
+    let err = below.verify(&token).await.expect_err("one byte over");
+    assert!(
+        matches!(err, VerifyError::TooLarge { len: l, max } if l == len && max == len - 1),
+        "{err:?}"
+    );
+    // Refused before any parsing: no key-set fetch for it.
+    assert_eq!(s.jwks_requests(), 1);
 }
 
 #[tokio::test]
