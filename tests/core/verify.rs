@@ -97,7 +97,7 @@ async fn valid_tokens_verify_in_team_and_global_form() {
         .verify(&s.issuer.token().sign())
         .await
         .expect("valid");
-    // A header too large for the stack buffer still verifies.
+    // A header of several hundred bytes still verifies.
     let big_header = s.issuer.token().header("x-pad", "p".repeat(400)).sign();
     verifier.verify(&big_header).await.expect("large header");
     assert_eq!(s.jwks_requests(), 1);
