@@ -1,5 +1,5 @@
-//! The verifier, the verify layer and the bearer helper never log a token (SPEC §8, STYLE
-//! "Secrets"): a full flow runs under a TRACE subscriber and the captured output is scanned.
+//! The verifier, the verify layer and the bearer helper never log a token: a full flow runs
+//! under a TRACE subscriber and the captured output is scanned.
 //!
 //! Its own test binary: the subscriber is process-global, so that no callsite's interest is
 //! cached before it is installed.

@@ -345,6 +345,24 @@ mod tests {
     }
 
     #[test]
+    fn empty_secrets_count_as_absent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("auth.json");
+        std::fs::write(&path, r#"{"token":"","refreshToken":""}"#).expect("write");
+        assert!(matches!(
+            read_auth(dir.path()).expect_err("empty").local_dev_kind(),
+            Some(LocalDevErrorKind::NotLoggedIn { .. })
+        ));
+        std::fs::write(&path, r#"{"token":"","refreshToken":"rt"}"#).expect("write");
+        let auth = read_auth(dir.path()).expect("refresh token only");
+        assert!(auth.token.is_none());
+        assert_eq!(
+            auth.refresh_token.as_ref().map(|s| s.expose_secret()),
+            Some("rt")
+        );
+    }
+
+    #[test]
     fn validity_uses_expires_at_and_buffer() {
         let auth = |exp: Option<f64>| CliAuth {
             path: PathBuf::new(),

@@ -294,6 +294,50 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_held_lock_is_waited_for_until_the_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.lock");
+        let held = FileLock::acquire(path.clone(), Duration::from_secs(1))
+            .await
+            .expect("first");
+        // Refused only once the whole timeout has passed (paused clock: exact).
+        let start = tokio::time::Instant::now();
+        FileLock::acquire(path.clone(), Duration::from_secs(1))
+            .await
+            .expect_err("held");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_millis(1_100),
+            "{waited:?}"
+        );
+        // Released during the wait: the waiter gets it, before its timeout.
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(held);
+        });
+        let start = tokio::time::Instant::now();
+        FileLock::acquire(path, Duration::from_secs(1))
+            .await
+            .expect("released while waiting");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(1),
+            "{waited:?}"
+        );
+        release.await.expect("release task");
+    }
+
+    #[test]
+    fn a_prepared_write_shows_its_path_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("auth.json");
+        let write = PreparedWrite::new(&path, "update").expect("prepare");
+        let shown = format!("{write:?}");
+        assert!(shown.starts_with("PreparedWrite"), "{shown}");
+        assert!(shown.contains(&format!("{:?}", path)), "{shown}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn lock_is_exclusive_and_times_out() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("l.lock");

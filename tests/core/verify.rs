@@ -1,4 +1,4 @@
-//! The verifier (SPEC §8, Own APIs) against the testkit issuer over real HTTP: valid tokens, the
+//! The verifier for your own APIs against the testkit issuer over real HTTP: valid tokens, the
 //! attack matrix, key rotation, the refetch cooldown and the key-set cache.
 
 use std::sync::Arc;
@@ -97,7 +97,7 @@ async fn valid_tokens_verify_in_team_and_global_form() {
         .verify(&s.issuer.token().sign())
         .await
         .expect("valid");
-    // A header too large for the stack buffer still verifies.
+    // A header of several hundred bytes still verifies.
     let big_header = s.issuer.token().header("x-pad", "p".repeat(400)).sign();
     verifier.verify(&big_header).await.expect("large header");
     assert_eq!(s.jwks_requests(), 1);
@@ -223,6 +223,9 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
             |e| matches!(e, VerifyError::DisallowedAlgorithm { alg: None }),
         ),
         ("no kid", issuer.token().remove_header("kid").sign(), |e| {
+            matches!(e, VerifyError::MissingKeyId)
+        }),
+        ("empty kid", issuer.token().kid("").sign(), |e| {
             matches!(e, VerifyError::MissingKeyId)
         }),
         (
@@ -419,6 +422,31 @@ async fn attack_matrix_each_rejected_with_its_own_error() {
         verifier.verify(&expired).await,
         Err(VerifyError::Expired)
     ));
+}
+
+#[tokio::test]
+async fn a_token_of_exactly_the_size_limit_verifies_and_one_byte_more_is_refused() {
+    let s = setup().await;
+    let token = s.issuer.token().sign();
+    let len = token.len();
+    let at_limit = s
+        .builder(ExpectedIssuer::team("acme"))
+        .max_token_len(len)
+        .build()
+        .expect("verifier");
+    at_limit.verify(&token).await.expect("exactly the limit");
+    let below = s
+        .builder(ExpectedIssuer::team("acme"))
+        .max_token_len(len - 1)
+        .build()
+        .expect("verifier");
+    let err = below.verify(&token).await.expect_err("one byte over");
+    assert!(
+        matches!(err, VerifyError::TooLarge { len: l, max } if l == len && max == len - 1),
+        "{err:?}"
+    );
+    // Refused before any parsing: no key-set fetch for it.
+    assert_eq!(s.jwks_requests(), 1);
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ where
                     let result = ready!(verification.poll_unpin(cx));
                     let next = match (result, request.take(), inner.take()) {
                         (Ok(claims), Some(mut request), Some(mut inner)) => {
-                            request.extensions_mut().insert(VerifiedClaims(claims));
+                            request.extensions_mut().insert(VerifiedClaims::new(claims));
                             State::Calling {
                                 future: inner.call(request),
                             }

@@ -20,8 +20,8 @@ pub use layer::VerifyLayer;
 ///
 /// The `401` carries `WWW-Authenticate: Bearer` (no bearer credentials: no `Authorization`
 /// header, or another scheme, RFC 6750 §3.1) or `WWW-Authenticate: Bearer error="invalid_token"`
-/// (a bearer token that is malformed or did not verify), and an empty body. Why a token was rejected is logged at `debug` (never the token), not sent to the
-/// client.
+/// (a bearer token that is malformed or did not verify), and an empty body. Why a token was
+/// rejected is logged at `debug` (never the token), not sent to the client.
 #[derive(Debug, Clone)]
 pub struct VerifyService<S> {
     inner: S,
@@ -95,7 +95,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let max_len = self.verifier.inner.max_token_len;
+        let max_len = self.verifier.max_token_len();
         let outcome = match bearer_token(request.headers(), max_len) {
             Err(problem) => {
                 tracing::debug!(?problem, "verify layer: no usable bearer token");
@@ -106,7 +106,7 @@ where
         };
         match outcome {
             Some(Ok(claims)) => {
-                request.extensions_mut().insert(VerifiedClaims(claims));
+                request.extensions_mut().insert(VerifiedClaims::new(claims));
                 ResponseFuture::calling(self.inner.call(request))
             }
             Some(Err(error)) => rejected(&error),
