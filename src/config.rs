@@ -159,8 +159,7 @@ impl OidcConfig {
     }
 
     /// The HTTP client: the one given, else a new client with [`OidcConfig::extra_roots`].
-    #[cfg(feature = "__http")]
-    #[cfg_attr(not(any(feature = "exchange", feature = "verifier")), allow(dead_code))]
+    #[cfg(feature = "exchange")]
     pub(crate) fn http_client(&self) -> Result<reqwest::Client, Error> {
         match &self.explicit_client {
             Some(client) => Ok(client.clone()),

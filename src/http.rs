@@ -197,7 +197,7 @@ pub fn check_endpoint_url(url: &str) -> Result<(), InvalidEndpointUrl> {
 }
 
 /// The total timeout of the core's HTTP requests unless a caller asks for another.
-#[cfg(feature = "__http")]
+#[cfg(any(feature = "exchange", feature = "local-dev"))]
 pub(crate) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the core's HTTP client: rustls with the platform roots plus `roots`, a 5 s connect

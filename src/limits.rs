@@ -19,7 +19,10 @@ pub(crate) const JSON_FILE_MAX: u64 = 1024 * 1024;
 /// Cap for a PEM file of extra trust roots.
 pub(crate) const PEM_MAX: u64 = 1024 * 1024;
 /// Cap for a small JSON response body (a token endpoint, the audience exchange, OAuth discovery).
-#[cfg_attr(not(feature = "__http"), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "exchange", feature = "local-dev")),
+    allow(dead_code)
+)]
 pub(crate) const SMALL_BODY_MAX: usize = 256 * 1024;
 
 /// Why a bounded file read failed.
@@ -126,7 +129,7 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
 
 /// Why a bounded body read failed.
 #[derive(Debug)]
-#[cfg(feature = "__http")]
+#[cfg(any(feature = "exchange", feature = "local-dev"))]
 pub(crate) enum BodyReadError {
     /// The body is larger than the cap (in bytes).
     TooLarge(usize),
@@ -134,7 +137,7 @@ pub(crate) enum BodyReadError {
     Transport(reqwest::Error),
 }
 
-#[cfg(feature = "__http")]
+#[cfg(any(feature = "exchange", feature = "local-dev"))]
 impl std::fmt::Display for BodyReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -144,7 +147,7 @@ impl std::fmt::Display for BodyReadError {
     }
 }
 
-#[cfg(feature = "__http")]
+#[cfg(any(feature = "exchange", feature = "local-dev"))]
 impl std::error::Error for BodyReadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -154,7 +157,7 @@ impl std::error::Error for BodyReadError {
     }
 }
 
-#[cfg(feature = "__http")]
+#[cfg(any(feature = "exchange", feature = "local-dev"))]
 /// Reads a response body of at most `cap` bytes, refusing a larger `Content-Length` before reading
 /// and stopping as soon as the streamed body passes the cap.
 pub(crate) async fn read_body(

@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::claims::ClaimRules;
 use super::jwks::Jwks;
 use super::{ConstrainedClaim, Verifier, VerifierConfigError};
+use crate::config::OidcConfig;
 use crate::env::Env;
-use crate::config::{DEFAULT_ISSUER_URL, ISSUER_URL_ENV};
-use crate::time::SharedClock;
 use crate::http::ExtraRoots;
+use crate::time::SharedClock;
 use crate::token::Environment;
 
 /// Default allowed clock skew for `exp`, `nbf` and `iat`: 60 seconds.
@@ -125,14 +125,11 @@ pub struct VerifierBuilder {
     project_id: Option<Constraint>,
     environment: Option<Constraint>,
     owner_id: Option<Constraint>,
-    issuer_base_url: Option<String>,
-    env: Env,
-    roots: Option<ExtraRoots>,
+    config: OidcConfig,
     leeway: Duration,
     max_token_len: usize,
     jwks_max_age: Duration,
     jwks_cooldown: Duration,
-    clock: SharedClock,
 }
 
 impl VerifierBuilder {
@@ -144,14 +141,11 @@ impl VerifierBuilder {
             project_id: None,
             environment: None,
             owner_id: None,
-            issuer_base_url: None,
-            env: Env::real(),
-            roots: None,
+            config: OidcConfig::default(),
             leeway: DEFAULT_LEEWAY,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             jwks_cooldown: DEFAULT_JWKS_COOLDOWN,
-            clock: SharedClock::default(),
         }
     }
 
@@ -180,20 +174,29 @@ impl VerifierBuilder {
     /// else `https://oidc.vercel.com`. Must be `https`, or `http` on a loopback host (for a
     /// local test issuer such as `vercel_oidc_testkit::Issuer`).
     pub fn issuer_base_url(mut self, url: impl Into<String>) -> Self {
-        self.issuer_base_url = Some(url.into());
+        self.config = self.config.with_issuer_url(url);
         self
     }
 
-    /// Where `VERCEL_OIDC_ISSUER_URL` and `VERCEL_OIDC_CA_FILE` are read. Defaults to the process
-    /// environment.
+    /// The settings shared with every vercel-oidc builder: where `VERCEL_OIDC_ISSUER_URL` and
+    /// `VERCEL_OIDC_CA_FILE` are read, the clock, extra trust roots, the issuer base URL and the
+    /// HTTP client of the key-set fetch (given as is; else one of ours with a 10 s timeout).
+    pub fn configure(mut self, config: &OidcConfig) -> Self {
+        self.config = config.clone();
+        self
+    }
+
+    /// Where `VERCEL_OIDC_ISSUER_URL` and `VERCEL_OIDC_CA_FILE` are read (shorthand for the
+    /// [`OidcConfig`] field). Defaults to the process environment.
     pub fn env(mut self, env: Env) -> Self {
-        self.env = env;
+        self.config = self.config.with_env(env);
         self
     }
 
-    /// Extra trust roots for the key-set fetch. Defaults to `VERCEL_OIDC_CA_FILE`, if set.
+    /// Extra trust roots for the key-set fetch (shorthand for the [`OidcConfig`] field).
+    /// Defaults to `VERCEL_OIDC_CA_FILE`, if set.
     pub fn extra_roots(mut self, roots: ExtraRoots) -> Self {
-        self.roots = Some(roots);
+        self.config = self.config.with_extra_roots(roots);
         self
     }
 
@@ -228,7 +231,7 @@ impl VerifierBuilder {
     /// The clock for `exp` / `nbf` / `iat` and the key-set schedule. Defaults to the system
     /// clock.
     pub fn time_source(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.config = self.config.with_clock(clock);
         self
     }
 
@@ -267,13 +270,7 @@ impl VerifierBuilder {
                 reason: "must be between 1 and vercel_oidc::MAX_TOKEN_LEN",
             });
         }
-        let base = match self.issuer_base_url {
-            Some(url) => url,
-            None => self
-                .env
-                .get_non_empty(ISSUER_URL_ENV)
-                .unwrap_or_else(|| DEFAULT_ISSUER_URL.to_owned()),
-        };
+        let base = self.config.issuer_url();
         let base = check_base_url(&base)?;
         let issuer = match &self.issuer {
             ExpectedIssuer::Global => base.to_owned(),
@@ -285,17 +282,21 @@ impl VerifierBuilder {
                 format!("{base}/{slug}")
             }
         };
-        let roots = match self.roots {
-            Some(roots) => Some(roots),
-            None => ExtraRoots::from_env(&self.env).map_err(VerifierConfigError::Client)?,
-        };
-        // Key sets are small: a short total timeout.
-        let client = crate::http::http_client(roots.as_ref(), Duration::from_secs(10))
+        let roots = self
+            .config
+            .extra_roots()
             .map_err(VerifierConfigError::Client)?;
+        let client = match self.config.custom_http_client() {
+            Some(client) => client.clone(),
+            // Key sets are small: a short total timeout.
+            None => crate::http::http_client(roots.as_ref(), Duration::from_secs(10))
+                .map_err(VerifierConfigError::Client)?,
+        };
+        let clock = self.config.clock().clone();
         let jwks = Jwks::new(
             format!("{issuer}/.well-known/jwks"),
             client,
-            self.clock.clone(),
+            clock.clone(),
             self.jwks_max_age,
             self.jwks_cooldown,
         );
@@ -308,12 +309,7 @@ impl VerifierBuilder {
             // At most 600 000 (checked above).
             leeway_ms: i128::try_from(self.leeway.as_millis()).unwrap_or(i128::MAX),
         };
-        Ok(Verifier::from_parts(
-            rules,
-            self.max_token_len,
-            self.clock,
-            jwks,
-        ))
+        Ok(Verifier::from_parts(rules, self.max_token_len, clock, jwks))
     }
 }
 
@@ -438,7 +434,7 @@ mod tests {
 
         let from_env = decided(builder())
             .env(Env::from_pairs([(
-                ISSUER_URL_ENV,
+                crate::config::ISSUER_URL_ENV,
                 "http://127.0.0.1:8080/",
             )]))
             .build()
