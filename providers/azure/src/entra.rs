@@ -445,6 +445,61 @@ mod tests {
     }
 
     #[test]
+    fn token_answers_are_parsed_strictly() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let parse = |body: &str| parse_token_response(200, body.as_bytes(), now);
+        for body in [
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#,
+            // Some Entra endpoints send the number as a string.
+            r#"{"token_type":"bearer","expires_in":" 3599 ","access_token":"tok"}"#,
+        ] {
+            let (token, expires_at) = parse(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(token.token.secret(), "tok");
+            assert_eq!(expires_at, now + Duration::from_secs(3599), "{body}");
+            assert_eq!(token.expires_on.unix_timestamp(), 1_700_003_599);
+        }
+        for (body, reason) in [
+            ("[1]", "the body is not a JSON object"),
+            (r#"{"token_type":7}"#, "a field has the wrong type"),
+            (
+                r#"{"token_type":"pop","expires_in":1,"access_token":"t"}"#,
+                "token_type is not Bearer",
+            ),
+            (
+                r#"{"token_type":"Bearer","expires_in":1,"access_token":""}"#,
+                "access_token is missing",
+            ),
+            (
+                r#"{"token_type":"Bearer","expires_in":"soon","access_token":"t"}"#,
+                "expires_in is missing",
+            ),
+            (
+                r#"{"token_type":"Bearer","expires_in":604801,"access_token":"t"}"#,
+                "expires_in is longer than 7 days",
+            ),
+        ] {
+            match parse(body) {
+                Err(Error::InvalidResponse {
+                    status: 200,
+                    reason: got,
+                }) => {
+                    assert_eq!(got, reason, "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for (body, lifetime) in [("0", 0), ("-5", -5)] {
+            let body =
+                format!(r#"{{"token_type":"Bearer","expires_in":{body},"access_token":"t"}}"#);
+            assert!(
+                matches!(parse(&body), Err(Error::TokenExpired { expires_in }) if expires_in == lifetime),
+                "{body}"
+            );
+        }
+        assert!(parse(r#"{"token_type":"Bearer","expires_in":1,"access_token":"t"}"#).is_ok());
+    }
+
+    #[test]
     fn a_huge_load_budget_does_not_overflow() {
         let policy = RetryBudget::new(Duration::MAX);
         assert_eq!(policy.attempt_timeout(), Duration::MAX / 3);

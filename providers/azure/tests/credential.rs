@@ -340,6 +340,34 @@ async fn aadsts700024_is_retried_once_with_a_fresh_assertion() {
     assert_eq!(w.assertions.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn aadsts700024_is_retried_once_when_the_pipeline_retries() {
+    let w = world().await;
+    let behind = SystemTime::now() - Duration::from_secs(2 * 3600);
+    let credential = w
+        .builder(Arc::new(|i: &Issuer| {
+            i.token()
+                .issued_at(SystemTime::now() - Duration::from_secs(3 * 3600))
+                .lifetime(Duration::from_secs(2 * 3600))
+                .sign()
+        }))
+        .client_options(ClientOptions {
+            transport: Some(w.transport()),
+            retry: RetryOptions::none(),
+            ..Default::default()
+        })
+        .retry_in_pipeline()
+        .time_source(SharedClock::new(ManualClock::new(behind)))
+        .build()
+        .expect("builds");
+    let error = token(&credential, VAULT)
+        .await
+        .expect_err("expired at Entra");
+    assert_aadsts(ours(&error), 700024, 400);
+    assert_eq!(w.entra.requests(), 2, "one more with a fresh assertion");
+    assert_eq!(w.assertions.load(Ordering::SeqCst), 2);
+}
+
 /// Polls `get_token` once: it must be answered on the first poll (nobody waits).
 fn immediate(credential: &AzureCredential, scope: &str) -> AccessToken {
     credential
@@ -461,6 +489,55 @@ async fn a_failing_cold_load_ends_within_its_budget() {
         .expect("builds");
     let error = token(&credential, STORAGE).await.expect_err("Entra hangs");
     assert!(ours(&error).is_timed_out(), "{error}");
+}
+
+#[tokio::test]
+async fn a_hanging_attempt_is_cut_off_and_retried() {
+    let w = world().await;
+    // 1.5 s: each attempt is limited to 500 ms, so the first (hanging) one ends and the
+    // second, answered at once, gets the token.
+    let credential = w
+        .builder(valid())
+        .load_budget(Duration::from_millis(1500))
+        .build()
+        .expect("builds");
+    w.entra
+        .faults()
+        .next(Endpoint::Entra, 1, Fault::Delay(Duration::from_secs(3600)));
+    token(&credential, VAULT)
+        .await
+        .expect("the second attempt answers");
+    assert_eq!(w.entra.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_load_that_runs_out_of_budget_reports_the_budget_and_the_last_error() {
+    let w = world().await;
+    let budget = Duration::from_millis(900);
+    // Three attempts of 300 ms each against a hanging Entra: the third ends with the budget.
+    let credential = w
+        .builder(valid())
+        .load_budget(budget)
+        .max_retries(2)
+        .build()
+        .expect("builds");
+    w.entra
+        .faults()
+        .always(Endpoint::Entra, Fault::Delay(Duration::from_secs(3600)));
+    let error = token(&credential, VAULT).await.expect_err("Entra hangs");
+    match ours(&error) {
+        Error::TimedOut {
+            budget: reported,
+            last: Some(last),
+        } => {
+            assert_eq!(*reported, budget, "the load's budget, not an attempt's");
+            assert!(
+                matches!(**last, Error::TimedOut { budget, last: None } if budget == Duration::from_millis(300)),
+                "{last:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
