@@ -599,7 +599,8 @@ async fn azure_token_against_the_entra_emulator() {
     assert!(r.stderr().contains("AADSTS"), "{}", r.stderr());
     assert_no_secret(&r, &[&token]);
 
-    // http authorities are refused, as azure_identity does: a configuration error.
+    // http authorities off loopback are refused (the URL policy of every endpoint that receives
+    // a token): a configuration error, before anything is sent.
     let r = run(
         &[
             "azure",
@@ -607,7 +608,7 @@ async fn azure_token_against_the_entra_emulator() {
             "--scope",
             scope,
             "--authority-host",
-            "http://127.0.0.1:9",
+            "http://login.example.com",
         ],
         &env,
         None,
