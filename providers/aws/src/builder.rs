@@ -261,7 +261,7 @@ impl AwsCredentialsProviderBuilder {
     }
 
     /// Where the OIDC token comes from; a fresh one is fetched for every STS call. Defaults to
-    /// the Vercel chain ([`VercelTokenSource`]) reading this builder's [`Env`]: the request's
+    /// the Vercel chain ([`VercelTokenSource`](vercel_oidc::VercelTokenSource)) reading this builder's [`Env`]: the request's
     /// `x-vercel-oidc-token` header (through [`vercel_oidc::RequestContextLayer`]), then
     /// `VERCEL_OIDC_TOKEN_FILE`, the newest header token seen, `VERCEL_OIDC_TOKEN`.
     pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {

@@ -213,7 +213,7 @@ pub struct VercelClientAssertionBuilder {
 }
 
 impl VercelClientAssertionBuilder {
-    /// Where tokens come from. Defaults to the Vercel chain ([`VercelTokenSource`]) reading
+    /// Where tokens come from. Defaults to the Vercel chain ([`VercelTokenSource`](vercel_oidc::VercelTokenSource)) reading
     /// [`env`](Self::env).
     pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
         self.settings.source = Some(SharedTokenSource::new(source));
