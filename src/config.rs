@@ -45,6 +45,9 @@ pub struct OidcConfig {
     issuer_url: Option<String>,
     #[cfg(feature = "__http")]
     pub(crate) explicit_client: Option<reqwest::Client>,
+    /// The identity of the explicit HTTP client (0: none), for the process-wide sharing of
+    /// providers (a client cannot be compared).
+    client_identity: u64,
 }
 
 impl fmt::Debug for OidcConfig {
@@ -113,7 +116,18 @@ impl OidcConfig {
     )]
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.explicit_client = Some(client);
+        self.client_identity = crate::object_id::next_identity();
         self
+    }
+
+    /// The explicit issuer URL, if one was given.
+    pub(crate) fn explicit_issuer_url(&self) -> Option<&str> {
+        self.issuer_url.as_deref()
+    }
+
+    /// The identity of the explicit HTTP client (0: none).
+    pub(crate) fn client_identity(&self) -> u64 {
+        self.client_identity
     }
 
     /// Where env vars are read.

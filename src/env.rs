@@ -27,6 +27,16 @@ pub struct Env {
 }
 
 impl Env {
+    /// The identity of this environment: (0, 0) for the process environment; clones share it.
+    pub(crate) fn identity(&self) -> (usize, usize) {
+        (
+            self.base.as_ref().map_or(0, crate::object_id::arc_identity),
+            self.overrides
+                .as_ref()
+                .map_or(0, crate::object_id::arc_identity),
+        )
+    }
+
     /// The real process environment (read at each call).
     pub fn real() -> Self {
         Self::default()

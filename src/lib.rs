@@ -111,8 +111,10 @@ mod limits;
 #[cfg(feature = "local-dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "local-dev")))]
 pub mod local_dev;
+mod object_id;
 #[doc(hidden)]
 pub mod retry;
+mod shared;
 mod source;
 pub mod time;
 mod token;
@@ -163,6 +165,10 @@ pub use secrecy;
 pub mod internal {
     #[cfg(feature = "__http")]
     pub use crate::http::{http_client, http_client_builder};
+    /// One process-wide provider per full configuration (the one-call forms, `.shared(true)`).
+    pub mod shared {
+        pub use crate::shared::{MAX_SHARED, SharedKey, process_wide, shared_count};
+    }
 }
 
 #[cfg(test)]

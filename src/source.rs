@@ -171,8 +171,18 @@ impl<T: TokenSource + ?Sized> TokenSource for Box<T> {
 pub struct SharedTokenSource(Arc<dyn TokenSource>);
 
 impl SharedTokenSource {
-    /// Wraps a source.
+    /// The identity of the wrapped source: clones share it.
+    pub(crate) fn identity(&self) -> usize {
+        crate::object_id::arc_identity(&self.0)
+    }
+
+    /// Wraps a source. A `SharedTokenSource` given here is not wrapped again: the result is a
+    /// clone of it (the same source, one indirection, the same identity for sharing).
     pub fn new(source: impl TokenSource + 'static) -> Self {
+        let any: &dyn std::any::Any = &source;
+        if let Some(shared) = any.downcast_ref::<SharedTokenSource>() {
+            return shared.clone();
+        }
         Self(Arc::new(source))
     }
 }

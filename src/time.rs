@@ -182,6 +182,11 @@ impl Clock for TokioClock {
 pub struct SharedClock(Option<Arc<dyn Clock>>);
 
 impl SharedClock {
+    /// The identity of the wrapped clock (0: the system clock); clones share it.
+    pub(crate) fn identity(&self) -> usize {
+        self.0.as_ref().map_or(0, crate::object_id::arc_identity)
+    }
+
     /// Wraps a time source.
     pub fn new(source: impl Clock + 'static) -> Self {
         Self(Some(Arc::new(source)))

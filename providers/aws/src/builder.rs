@@ -14,6 +14,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use futures_util::FutureExt as _;
 use vercel_oidc::cache::{DEFAULT_JITTER, DEFAULT_REFRESH_WINDOW, RefreshAheadCache};
+use vercel_oidc::internal::shared::{SharedKey, process_wide};
 use vercel_oidc::time::{Clock as _, SharedClock};
 use vercel_oidc::{
     CA_FILE_ENV, Env, ExtraRoots, OidcConfig, SharedTokenSource, TokenSetup, TokenSource,
@@ -35,6 +36,24 @@ const ENV_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
 const ENV_PROFILE: &str = "AWS_PROFILE";
 const ENV_HOME: &str = "HOME";
 const ENV_USERPROFILE: &str = "USERPROFILE";
+/// The variables a build reads (the token chain reads its own at each call): part of a shared
+/// provider's key.
+const SHARED_KEY_ENV: [&str; 14] = [
+    ENV_ROLE_ARN,
+    ENV_SESSION_NAME,
+    ENV_REGION,
+    ENV_DEFAULT_REGION,
+    ENV_ENDPOINT_STS,
+    ENV_ENDPOINT,
+    ENV_IGNORE_ENDPOINTS,
+    ENV_CONFIG_FILE,
+    ENV_CREDENTIALS_FILE,
+    ENV_PROFILE,
+    ENV_HOME,
+    ENV_USERPROFILE,
+    CA_FILE_ENV,
+    vercel_oidc::ISSUER_URL_ENV,
+];
 
 /// The shortest session STS grants (15 minutes).
 pub const MIN_DURATION: Duration = Duration::from_secs(900);
@@ -128,6 +147,7 @@ pub struct AwsCredentialsProviderBuilder {
     initial_backoff: Duration,
     max_backoff: Duration,
     attempt_timeout: Duration,
+    shared: bool,
 }
 
 /// Where the STS client sends the token, once resolved.
@@ -160,7 +180,46 @@ impl AwsCredentialsProviderBuilder {
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            shared: false,
         }
+    }
+
+    /// Shares one provider (and so one credential cache) with every other builder in this
+    /// process whose configuration is the same, instead of building a new one. Off by default
+    /// for builders; on for the one-call [`aws_credentials_provider`](crate::aws_credentials_provider).
+    ///
+    /// Use it where a provider is built per request (a handler that builds its SDK client on
+    /// every call): 1,000 such requests then make one STS call per credential lifetime, not
+    /// 1,000.
+    ///
+    /// "The same" means every setting of this builder and every environment variable it reads:
+    /// role, session name, policies, session length, provider id, region, endpoint, audience,
+    /// `jti`, refresh and retry settings, the [`OidcConfig`] (its env, clock and HTTP client
+    /// compared by identity: clones are the same, two separately built ones differ) and the
+    /// token source (by identity). An [`SdkConfig`] is compared by its region, endpoint, FIPS
+    /// and dual-stack settings: sharers get the HTTP client and sleep of the first builder.
+    /// Without an explicit session name, sharers keep the first builder's generated one.
+    /// At most 64 shared providers are kept (least recently used dropped first); a build that
+    /// fails is not kept.
+    ///
+    /// ```
+    /// use vercel_oidc_aws::AwsCredentialsProvider;
+    ///
+    /// # fn handler() -> Result<(), vercel_oidc_aws::Error> {
+    /// let build = || {
+    ///     AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")
+    ///         .region("us-east-1")
+    ///         .shared(true)
+    ///         .build()
+    /// };
+    /// let (first, second) = (build()?, build()?);
+    /// assert!(first.shares_cache_with(&second));
+    /// # Ok(()) }
+    /// # handler().unwrap();
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The role to assume (`RoleArn`; [`RoleArn::from_env`] reads `AWS_ROLE_ARN`). Defaults to
@@ -351,7 +410,52 @@ impl AwsCredentialsProviderBuilder {
     /// [`Error::InvalidConfiguration`] when the role ARN is missing or malformed, no region can
     /// be found (and no endpoint is set), an endpoint is not allowed, `VERCEL_OIDC_CA_FILE`
     /// cannot be used, or an option is out of range.
-    pub fn build(mut self) -> Result<AwsCredentialsProvider, Error> {
+    pub fn build(self) -> Result<AwsCredentialsProvider, Error> {
+        if self.shared {
+            let key = self.shared_key();
+            return process_wide(key, move || self.build_one());
+        }
+        self.build_one()
+    }
+
+    /// Everything that makes two providers differ (see [`shared`](Self::shared)).
+    fn shared_key(&self) -> SharedKey {
+        let mut key = SharedKey::new("vercel-oidc-aws");
+        key.opt("role_arn", self.role_arn.0.as_deref())
+            .opt("session_name", self.session_name.as_deref())
+            .list("policy_arns", &self.policy_arns)
+            .opt("policy", self.policy.as_deref())
+            .debug("duration", &self.duration)
+            .opt("provider_id", self.provider_id.as_deref())
+            .opt("region", self.region.as_ref().map(|r| r.as_ref()))
+            .opt("endpoint_url", self.endpoint_url.as_deref())
+            .token_source(self.token_source.as_ref())
+            .opt("audience", self.audience.as_deref())
+            .opt("jti", self.jti.as_deref())
+            .config(&self.config)
+            .debug("refresh_window", &self.refresh_window)
+            .debug("jitter", &self.jitter.to_bits())
+            .debug("max_attempts", &self.max_attempts)
+            .debug("initial_backoff", &self.initial_backoff)
+            .debug("max_backoff", &self.max_backoff)
+            .debug("attempt_timeout", &self.attempt_timeout);
+        match &self.sdk_config {
+            Some(sdk) => key
+                .field("sdk_config", "some")
+                .opt("sdk_region", sdk.region().map(|r| r.as_ref()))
+                .opt("sdk_endpoint", sdk.endpoint_url())
+                .debug("sdk_fips", &sdk.use_fips())
+                .debug("sdk_dual_stack", &sdk.use_dual_stack()),
+            None => key.field("sdk_config", "none"),
+        };
+        let env = self.config.env();
+        for name in SHARED_KEY_ENV {
+            key.opt(name, env.get(name).as_deref());
+        }
+        key
+    }
+
+    fn build_one(mut self) -> Result<AwsCredentialsProvider, Error> {
         let clock = self.config.clock().clone();
         let role_arn = self.resolve_role_arn()?;
         let session_name = self.resolve_session_name(&clock)?;

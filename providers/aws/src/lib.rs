@@ -167,8 +167,13 @@ pub use vercel_oidc::Explanation;
 /// ARN, no `AWS_ROLE_ARN` with [`RoleArn::from_env`]) surfaces on first use as
 /// `CredentialsError::InvalidConfiguration`. Use [`AwsCredentialsProvider::builder`] to see
 /// such errors at once, or to set options.
+///
+/// Providers from this function share one process-wide cache per configuration (the role, and
+/// the environment a build reads; see [`AwsCredentialsProviderBuilder::shared`]): a handler that
+/// calls it on every request makes one STS call per credential lifetime, not one per request.
 pub fn aws_credentials_provider(role_arn: impl Into<RoleArn>) -> AwsCredentialsProvider {
     AwsCredentialsProvider::builder(role_arn)
+        .shared(true)
         .build()
         .unwrap_or_else(|error| {
             tracing::warn!(%error, "vercel-oidc-aws: provider not usable");

@@ -100,6 +100,12 @@ impl AwsCredentialsProvider {
         }
     }
 
+    /// Whether `other` is this provider or a clone of it (one cache): true for two providers
+    /// of the same configuration built with [`shared`](AwsCredentialsProviderBuilder::shared).
+    pub fn shares_cache_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A provider whose every load fails with `error` (the one-call constructor's fallback).
     pub(crate) fn failing(error: Error) -> Self {
         let summary = Summary {

@@ -10,6 +10,7 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use azure_core::http::{ClientOptions, Pipeline, RetryOptions, Transport, Url};
 use futures_util::future::BoxFuture;
 use vercel_oidc::cache::RefreshAheadCache;
+use vercel_oidc::internal::shared::{SharedKey, process_wide};
 use vercel_oidc::time::SharedClock;
 use vercel_oidc::{AudienceExchange, Env, ExtraRoots, OidcConfig, SharedTokenSource, TokenSource};
 
@@ -212,6 +213,7 @@ pub struct AzureCredentialBuilder {
     refresh_window: Option<Duration>,
     retry: RetryBudget,
     retry_in_pipeline: bool,
+    shared: bool,
 }
 
 impl AzureCredentialBuilder {
@@ -342,6 +344,81 @@ impl AzureCredentialBuilder {
         self
     }
 
+    /// Shares one credential (and so its token caches) with every other builder in this process
+    /// whose configuration is the same, instead of building a new one. Off by default for
+    /// builders; on for the one-call [`azure_credential`](crate::azure_credential).
+    ///
+    /// Use it where a credential is built per request: 1,000 such requests then make one Entra
+    /// call per scope and token lifetime, not 1,000.
+    ///
+    /// "The same" means every setting of this builder and every environment variable it reads
+    /// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_AUTHORITY_HOST`, `VERCEL_OIDC_CA_FILE`,
+    /// `VERCEL_OIDC_ISSUER_URL`): tenant, client, authority, audience, assertion margin, refresh
+    /// window, retry settings, the [`OidcConfig`] (its env, clock and HTTP client compared by
+    /// identity) and the token source (by identity). [`ClientOptions`] are compared by their
+    /// `Debug` form: sharers get the first builder's transport and policies. At most 64 shared
+    /// credentials are kept; a build that fails is not kept.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vercel_oidc_azure::AzureCredential;
+    ///
+    /// let build = || {
+    ///     AzureCredential::builder()
+    ///         .tenant_id("00000000-0000-0000-0000-000000000000")
+    ///         .client_id("11111111-1111-1111-1111-111111111111")
+    ///         .shared(true)
+    ///         .build()
+    /// };
+    /// let (first, second) = (build().unwrap(), build().unwrap());
+    /// assert!(Arc::ptr_eq(&first, &second));
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Everything that makes two credentials differ (see [`shared`](Self::shared)).
+    fn shared_key(&self) -> SharedKey {
+        let mut key = SharedKey::new("vercel-oidc-azure");
+        key.opt("tenant_id", self.tenant_id.as_deref())
+            .opt("client_id", self.client_id.as_deref())
+            .opt("authority_host", self.authority_host.as_deref())
+            .opt(
+                "client_options",
+                self.client_options
+                    .as_ref()
+                    .map(|o| format!("{o:?}"))
+                    .as_deref(),
+            )
+            .token_source(self.assertion.source.as_ref())
+            .opt("audience", self.assertion.audience.as_deref())
+            .opt(
+                "audience_exchange",
+                self.assertion
+                    .exchange
+                    .as_ref()
+                    .map(|e| format!("{e:?}"))
+                    .as_deref(),
+            )
+            .debug("assertion_margin", &self.assertion.margin)
+            .config(&self.config)
+            .debug("refresh_window", &self.refresh_window)
+            .debug("retry", &self.retry)
+            .debug("retry_in_pipeline", &self.retry_in_pipeline);
+        let env = self.config.env();
+        for name in [
+            TENANT_ENV,
+            CLIENT_ENV,
+            AUTHORITY_ENV,
+            vercel_oidc::CA_FILE_ENV,
+            vercel_oidc::ISSUER_URL_ENV,
+        ] {
+            key.opt(name, env.get(name).as_deref());
+        }
+        key
+    }
+
     /// The environment the defaults are read from (shorthand for the [`OidcConfig`] field).
     /// Defaults to the process environment.
     pub fn env(mut self, env: Env) -> Self {
@@ -369,6 +446,14 @@ impl AzureCredentialBuilder {
     /// - [`Error::InvalidConfiguration`] for a malformed tenant id, an unreadable
     ///   `VERCEL_OIDC_CA_FILE`, or an audience exchange that cannot be set up.
     pub fn build(self) -> Result<Arc<AzureCredential>, Error> {
+        if self.shared {
+            let key = self.shared_key();
+            return process_wide(key, move || self.build_one());
+        }
+        self.build_one()
+    }
+
+    fn build_one(self) -> Result<Arc<AzureCredential>, Error> {
         let env = self.config.env().clone();
         let clock = self.config.clock().clone();
         let tenant_id = self

@@ -146,11 +146,15 @@ pub use vercel_oidc::Explanation;
 /// `AZURE_CLIENT_ID`, `AZURE_AUTHORITY_HOST`, `VERCEL_OIDC_CA_FILE`, and the Vercel token
 /// chain), as the `Arc<dyn TokenCredential>` Azure SDK clients take.
 ///
+/// Calls with the same environment return the same credential (one process-wide cache per
+/// configuration; see [`AzureCredentialBuilder::shared`]): a handler that calls it on every
+/// request makes one Entra call per token lifetime, not one per request.
+///
 /// # Errors
 /// [`Error::NotConfigured`] when the tenant or client id is missing,
 /// [`Error::InvalidAuthority`] for a refused `AZURE_AUTHORITY_HOST`,
 /// [`Error::InvalidConfiguration`] when another setting is invalid.
 pub fn azure_credential() -> Result<Arc<dyn TokenCredential>, Error> {
-    let credential: Arc<dyn TokenCredential> = AzureCredential::builder().build()?;
+    let credential: Arc<dyn TokenCredential> = AzureCredential::builder().shared(true).build()?;
     Ok(credential)
 }
