@@ -864,3 +864,46 @@ fn debug_output_has_no_secrets() {
     assert!(!shown.contains("c2VjcmV0"), "{shown}");
     assert!(shown.starts_with("VercelClientAssertion {"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_thousand_requests_building_a_shared_credential_make_one_entra_call() {
+    let w = world().await;
+    let issuer = Arc::clone(&w.issuer);
+    let source = vercel_oidc::SharedTokenSource::new(token_source_fn(move || {
+        let raw = issuer.token().lifetime(DAY).sign();
+        async move { OidcToken::parse(raw) }
+    }));
+    let config = vercel_oidc::OidcConfig::new()
+        .with_env(Env::from_pairs::<&str, &str>([]))
+        .with_clock(SharedClock::from_arc(w.clock.clone()));
+    // What a handler builds on every request.
+    let build = |shared: bool, tenant: &str| {
+        AzureCredential::builder()
+            .tenant_id(tenant)
+            .client_id(w.entra.client_id())
+            .authority_host(w.entra.authority())
+            .client_options(ClientOptions {
+                transport: Some(w.transport()),
+                ..Default::default()
+            })
+            .token_source(source.clone())
+            .configure(&config)
+            .shared(shared)
+            .build()
+            .expect("credential builds")
+    };
+    let first = build(true, w.entra.tenant_id());
+    for request in 0..1_000 {
+        let credential = build(true, w.entra.tenant_id());
+        assert!(Arc::ptr_eq(&credential, &first), "request {request}");
+        token(&credential, VAULT).await.expect("token");
+    }
+    assert_eq!(w.entra.requests(), 1);
+    // Unshared builders and other settings are other credentials.
+    let own = build(false, w.entra.tenant_id());
+    assert!(!Arc::ptr_eq(&own, &first));
+    token(&own, VAULT).await.expect("token");
+    assert_eq!(w.entra.requests(), 2);
+    let other_tenant = build(true, "22222222-2222-2222-2222-222222222222");
+    assert!(!Arc::ptr_eq(&other_tenant, &first));
+}
