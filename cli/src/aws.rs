@@ -1,15 +1,15 @@
 //! `vercel-oidc aws credential-process`, `vercel-oidc aws env` and
 //! `vercel-oidc aws export-credentials`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use clap::{Args, Subcommand, ValueEnum};
-use vercel_oidc::Env;
+use vercel_oidc::{Env, FixedTokenSource, SharedTokenSource, TokenSource as _};
 use vercel_oidc_aws::{AwsCredentialsProvider, Error as AwsError};
 
 use crate::token::{ChainArgs, rfc3339};
-use crate::{Failure, write_stdout};
+use crate::{Failure, aws_cache, core_failure, write_stdout};
 
 /// AWS subcommands.
 #[derive(Debug, Subcommand)]
@@ -17,7 +17,12 @@ pub(crate) enum AwsCommand {
     /// Print credentials as AWS `credential_process` JSON (Version 1) on one line. Use it in
     /// ~/.aws/config:
     /// `credential_process = vercel-oidc aws credential-process --role-arn arn:aws:iam::…`.
-    CredentialProcess(AssumeRoleArgs),
+    ///
+    /// AWS tools run it on every refresh, so it caches the credentials across runs in
+    /// `$XDG_CACHE_HOME/vercel-oidc/aws/` (else `~/.cache/vercel-oidc/aws/`): one file per
+    /// configuration and token identity (iss, sub, aud), 0600 in a 0700 directory, never used
+    /// within 5 minutes of expiry; a lock makes concurrent runs share one STS call.
+    CredentialProcess(CredentialProcessArgs),
     /// Print credentials as `export AWS_…='…'` lines (values always single-quoted) for a shell:
     /// `eval "$(vercel-oidc aws env …)"`.
     Env(AssumeRoleArgs),
@@ -58,6 +63,16 @@ pub(crate) struct AssumeRoleArgs {
     chain: ChainArgs,
 }
 
+/// Options of `aws credential-process`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialProcessArgs {
+    #[command(flatten)]
+    role: AssumeRoleArgs,
+    /// Neither read nor write the credential cache: always ask STS.
+    #[arg(long)]
+    no_cache: bool,
+}
+
 /// Options of `aws export-credentials`.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
@@ -85,7 +100,11 @@ pub(crate) enum ExportFormat {
 pub(crate) async fn run(command: AwsCommand, env: &Env) -> Result<(), Failure> {
     let output = match command {
         AwsCommand::CredentialProcess(args) => {
-            let credentials = assume(args, env).await?;
+            let credentials = if args.no_cache {
+                assume(args.role, env).await?
+            } else {
+                assume_cached(args.role, env).await?
+            };
             format!("{}\n", credential_process_json(&credentials))
         }
         AwsCommand::Env(args) => export_lines(&assume(args, env).await?),
@@ -103,9 +122,99 @@ pub(crate) async fn run(command: AwsCommand, env: &Env) -> Result<(), Failure> {
 }
 
 async fn assume(args: AssumeRoleArgs, env: &Env) -> Result<Credentials, Failure> {
+    let source = SharedTokenSource::new(args.chain.source(env));
+    assume_with(args, env, source).await
+}
+
+/// The environment variables that change what `assume` gets (beside the options): part of the
+/// cache key.
+const CACHE_KEY_ENV: [&str; 12] = [
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "VERCEL_OIDC_ISSUER_URL",
+    "VERCEL_OIDC_CA_FILE",
+    "VERCEL_PROJECT_ID",
+    "VERCEL_ORG_ID",
+];
+
+/// `assume` through the cross-process cache (see `aws_cache`).
+async fn assume_cached(args: AssumeRoleArgs, env: &Env) -> Result<Credentials, Failure> {
+    let Some(dir) = aws_cache::cache_dir(env) else {
+        tracing::debug!("vercel-oidc: no cache directory (no HOME); credentials not cached");
+        return assume(args, env).await;
+    };
+    let token = args
+        .chain
+        .source(env)
+        .token()
+        .await
+        .map_err(|e| core_failure(&e))?;
+    let duration = args.duration.map(|d| d.to_string());
+    let policy_arns = args.policy_arns.join(",");
+    let env_values: Vec<(&str, Option<String>)> = CACHE_KEY_ENV
+        .iter()
+        .map(|name| (*name, env.get(name)))
+        .collect();
+    let mut settings: Vec<(&str, Option<&str>)> = vec![
+        ("role_arn", Some(&args.role_arn)),
+        ("session_name", args.session_name.as_deref()),
+        ("duration", duration.as_deref()),
+        ("policy_arns", Some(&policy_arns)),
+        ("policy", args.policy.as_deref()),
+        ("region", args.region.as_deref()),
+        ("audience", args.audience.as_deref()),
+        ("project", args.chain.project()),
+        ("team", args.chain.team()),
+    ];
+    settings.extend(env_values.iter().map(|(k, v)| (*k, v.as_deref())));
+    let entry = aws_cache::CacheEntry::new(dir, &settings, &token);
+    let now = SystemTime::now();
+    if let Some(credentials) = entry.read(now) {
+        tracing::debug!("vercel-oidc: credentials from the cache");
+        return Ok(credentials);
+    }
+    let lock = match entry.lock().await {
+        Ok(lock) => Some(lock),
+        Err(error) => {
+            tracing::debug!(%error, "vercel-oidc: cache not usable; asking STS without it");
+            None
+        }
+    };
+    // Another process may have written it while this one waited.
+    if lock.is_some()
+        && let Some(credentials) = entry.read(SystemTime::now())
+    {
+        return Ok(credentials);
+    }
+    let credentials = assume_with(
+        args,
+        env,
+        SharedTokenSource::new(FixedTokenSource::new(token)),
+    )
+    .await?;
+    if lock.is_some()
+        && let Err(error) = entry.write(&credentials)
+    {
+        tracing::debug!(%error, "vercel-oidc: credentials not cached");
+    }
+    drop(lock);
+    Ok(credentials)
+}
+
+async fn assume_with(
+    args: AssumeRoleArgs,
+    env: &Env,
+    source: SharedTokenSource,
+) -> Result<Credentials, Failure> {
     let mut builder = AwsCredentialsProvider::builder(args.role_arn)
         .env(env.clone())
-        .token_source(args.chain.source(env))
+        .token_source(source)
         .policy_arns(args.policy_arns);
     if let Some(name) = args.session_name {
         builder = builder.role_session_name(name);

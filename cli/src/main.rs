@@ -27,6 +27,7 @@
 #![allow(rustdoc::bare_urls)]
 
 mod aws;
+mod aws_cache;
 mod azure;
 #[cfg(feature = "demo")]
 mod demo;

@@ -34,6 +34,16 @@ pub(crate) struct ChainArgs {
 }
 
 impl ChainArgs {
+    /// The project given with `--project`.
+    pub(crate) fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    /// The team given with `--team`.
+    pub(crate) fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
     /// The Vercel token chain reading `env`, with this project and team for its local-dev
     /// refresh.
     pub(crate) fn source(&self, env: &Env) -> VercelTokenSource {
