@@ -340,15 +340,23 @@ async fn start_failures_are_typed() {
     let missing = VercelHost::builder("/nonexistent/function").start().await;
     assert!(matches!(missing, Err(HostError::BinaryNotFound { .. })));
 
-    // A binary that exits at once, without talking IPC.
-    let exits = VercelHost::builder("/bin/false")
+    // A binary that exits at once, without talking IPC; its stderr is in the error.
+    let exits = VercelHost::builder("/bin/sh")
+        .arg("-c")
+        .arg("echo starting up >&2; exit 3")
         .timeout(Duration::from_secs(20))
         .start()
         .await;
-    assert!(
-        matches!(exits, Err(HostError::ExitedBeforeStart { ref status, .. }) if !status.success()),
-        "{exits:?}"
-    );
+    match exits {
+        Err(HostError::ExitedBeforeStart {
+            status,
+            stderr_tail,
+        }) => {
+            assert_eq!(status.code(), Some(3));
+            assert_eq!(stderr_tail, "starting up\n");
+        }
+        other => panic!("expected ExitedBeforeStart: {other:?}"),
+    }
 
     assert!(matches!(
         example_binary("no_such_example"),

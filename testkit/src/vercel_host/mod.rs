@@ -376,9 +376,10 @@ impl VercelHostBuilder {
         if let Some(out) = child.stdout.take() {
             tokio::spawn(capture(out, stdout.clone()));
         }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(capture(err, stderr.clone()));
-        }
+        let mut stderr_done = child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(capture(err, stderr.clone())));
 
         let inbox = Arc::new(Inbox::default());
         let deadline = Instant::now() + self.timeout;
@@ -392,7 +393,7 @@ impl VercelHostBuilder {
                 Ok((stream, _)) => stream,
                 Err(source) => return Err(HostError::Setup { what: "IPC socket", source }),
             },
-            status = child.wait() => return Err(exited(status, &stderr).await),
+            status = child.wait() => return Err(exited(status, &stderr, stderr_done.as_mut()).await),
             () = tokio::time::sleep_until(deadline) => return Err(timeout),
         };
         let reader = tokio::spawn(ipc::read_messages(
@@ -414,7 +415,7 @@ impl VercelHostBuilder {
             }
             tokio::select! {
                 () = &mut notified => {}
-                status = child.wait() => return Err(exited(status, &stderr).await),
+                status = child.wait() => return Err(exited(status, &stderr, stderr_done.as_mut()).await),
                 () = tokio::time::sleep_until(deadline) => return Err(timeout),
             }
         };
@@ -445,15 +446,19 @@ impl VercelHostBuilder {
 }
 
 /// The error for a process that exited before `server-started`.
-async fn exited(status: io::Result<ExitStatus>, stderr: &Output) -> HostError {
+async fn exited(
+    status: io::Result<ExitStatus>,
+    stderr: &Output,
+    stderr_done: Option<&mut JoinHandle<()>>,
+) -> HostError {
     match status {
         Err(source) => HostError::Wait(source),
         Ok(status) => {
-            // Let the stderr reader catch up with what the process wrote before it died.
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
+            // The pipe closes with the process (unless it left children holding it): let the
+            // reader take everything it wrote.
+            if let Some(done) = stderr_done {
+                let _ = tokio::time::timeout(Duration::from_secs(2), done).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
             HostError::ExitedBeforeStart {
                 status,
                 stderr_tail: stderr.tail(2048),
@@ -819,9 +824,15 @@ impl VercelHost {
     ///
     /// # Errors
     /// [`HostError::NotRunning`] or [`HostError::Signal`].
+    ///
+    /// The signal is delivered asynchronously; on Linux this returns once `/proc` shows the
+    /// process stopped (or after 1 s).
     pub fn freeze(&self) -> Result<(), HostError> {
         self.signal(Signal::STOP, "SIGSTOP")?;
         self.frozen.store(true, Ordering::SeqCst);
+        if let Some(pid) = self.pid() {
+            wait_until_stopped(pid);
+        }
         Ok(())
     }
 
@@ -885,6 +896,26 @@ impl VercelHost {
         self.child = None;
         tracing::debug!(%status, "vercel-oidc-testkit: function stopped");
         Ok(status)
+    }
+}
+
+/// Polls `/proc/<pid>/stat` (Linux) until the process state is `T` (stopped), for at most 1 s.
+/// Without `/proc` it returns at once.
+fn wait_until_stopped(pid: u32) {
+    let path = format!("/proc/{pid}/stat");
+    for _ in 0..1000 {
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        // `pid (comm) S …`: the state follows the last `)`.
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        if state == Some("T") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
