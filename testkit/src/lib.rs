@@ -16,6 +16,13 @@
 //! Beside it: [`VercelApi`] (the token mint and the OAuth refresh of local development),
 //! [`Sts`] (AWS STS `AssumeRoleWithWebIdentity`, with [`Iam`] trust policies) and
 //! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion).
+//! For the rest of a Vercel function's platform: [`RuntimeCache`] (the Runtime Cache HTTP
+//! protocol behind `RUNTIME_CACHE_ENDPOINT`/`RUNTIME_CACHE_HEADERS`, with TTLs, tags and fault
+//! injection) and [`PurgeApi`] (the REST API's `/v1/edge-cache/…` purge endpoints, recording
+//! exactly what was sent). [`VercelHost`] (unix) runs a real function binary built on
+//! `vercel_runtime` as the platform does: the IPC socket and its `server-started`/`end`/`log`
+//! messages, per-invocation platform headers with an OIDC token from an [`Issuer`], freeze and
+//! thaw (`SIGSTOP`/`SIGCONT`) and a `SIGTERM` shutdown.
 //! STS and Entra act as relying parties: they fetch the issuer's key set over HTTP and verify
 //! each token they are given, as the real services do.
 //!
@@ -80,14 +87,25 @@ mod token;
 
 pub mod entra;
 pub mod iam;
+pub mod purge;
+pub mod runtime_cache;
 pub mod sts;
 pub mod vercel_api;
+#[cfg(unix)]
+pub mod vercel_host;
 
 pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
 pub use iam::Iam;
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
+pub use purge::{PurgeApi, PurgeApiBuilder, PurgeRequest, PurgeRoute};
+pub use runtime_cache::{CacheEntry, CacheOp, CacheRequest, RuntimeCache, RuntimeCacheBuilder};
 pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};
 pub use token::TokenBuilder;
 pub use vercel_api::{VercelApi, VercelApiBuilder};
+#[cfg(unix)]
+pub use vercel_host::{
+    EndRecord, HostError, HostRequest, HostResponse, LogRecord, MintContext, VercelHost,
+    VercelHostBuilder,
+};
