@@ -318,6 +318,21 @@ where
         load.await
     }
 
+    /// Starts the first load in the background, so the first caller finds it done or under
+    /// way (a function's init overlaps the exchange). Returns whether a load was started:
+    /// `false` when a valid value is cached, a load is already running, or there is no tokio
+    /// runtime to run it on.
+    pub fn prefetch(&self) -> bool {
+        if self.try_get().is_some() || tokio::runtime::Handle::try_current().is_err() {
+            return false;
+        }
+        if self.inner.lock().inflight.is_some() {
+            return false;
+        }
+        drop(Inner::join_or_start_load(&self.inner));
+        true
+    }
+
     /// The error of the most recent failed load, if the last load failed.
     pub fn last_error(&self) -> Option<E> {
         self.inner.lock().last_error.clone()

@@ -208,7 +208,7 @@ impl AwsCredentialsProviderBuilder {
     /// # fn handler() -> Result<(), vercel_oidc_aws::Error> {
     /// let build = || {
     ///     AwsCredentialsProvider::builder("arn:aws:iam::123456789012:role/app")
-    ///         .region("us-east-1")
+    ///         .region(aws_types::region::Region::new("us-east-1"))
     ///         .shared(true)
     ///         .build()
     /// };

@@ -100,6 +100,24 @@ impl AwsCredentialsProvider {
         }
     }
 
+    /// Starts the first STS exchange in the background (inside a tokio runtime), so a function's
+    /// init overlaps it and the first request finds credentials ready. Returns whether it
+    /// started one (not when valid credentials are cached, a load is running, or there is no
+    /// runtime).
+    ///
+    /// ```no_run
+    /// # async fn init() -> Result<(), vercel_oidc_aws::Error> {
+    /// let provider = vercel_oidc_aws::AwsCredentialsProvider::builder(
+    ///     "arn:aws:iam::123456789012:role/app",
+    /// )
+    /// .build()?;
+    /// provider.prefetch(); // the exchange runs while the rest of init does
+    /// # Ok(()) }
+    /// ```
+    pub fn prefetch(&self) -> bool {
+        self.inner.cache.prefetch()
+    }
+
     /// Whether `other` is this provider or a clone of it (one cache): true for two providers
     /// of the same configuration built with [`shared`](AwsCredentialsProviderBuilder::shared).
     pub fn shares_cache_with(&self, other: &Self) -> bool {

@@ -170,3 +170,42 @@ async fn a_failing_build_is_not_kept() {
         .build();
     assert!(bad_again.is_err(), "the error is not cached as a provider");
 }
+
+#[tokio::test]
+async fn prefetch_starts_the_exchange_before_the_first_caller() {
+    let f = fixture().await;
+    let provider = f.provider(ROLE, false);
+    assert!(provider.prefetch(), "a cold provider starts a load");
+    assert!(!provider.prefetch(), "one load at a time");
+    // The exchange runs with nobody asking for credentials.
+    for _ in 0..1_000 {
+        if provider.expires_at().is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(
+        provider.expires_at().is_some(),
+        "the prefetch filled the cache"
+    );
+    assert_eq!(f.sts.calls(), 1);
+    provider.provide_credentials().await.expect("credentials");
+    assert_eq!(f.sts.calls(), 1, "the first caller found it ready");
+    assert!(
+        !provider.prefetch(),
+        "nothing to do while valid credentials are cached"
+    );
+}
+
+#[test]
+fn prefetch_outside_a_runtime_does_nothing() {
+    let provider = AwsCredentialsProvider::builder(ROLE)
+        .region(aws_types::region::Region::new("eu-west-1"))
+        .token_source(token_source_fn(|| {
+            std::future::ready(OidcToken::parse("a.b.c".to_owned()))
+        }))
+        .build()
+        .expect("provider");
+    assert!(!provider.prefetch());
+}

@@ -111,6 +111,22 @@ impl AzureCredential {
         self.find(scopes)?.cache.try_get()
     }
 
+    /// Starts the first token request for these scopes in the background (inside a tokio
+    /// runtime), so a function's init overlaps it. Returns whether it started one (not when a
+    /// valid token is cached, a request is running, there is no runtime, or the scopes are
+    /// invalid).
+    ///
+    /// ```no_run
+    /// # fn init() -> Result<(), vercel_oidc_azure::Error> {
+    /// let credential = vercel_oidc_azure::AzureCredential::builder().build()?;
+    /// credential.prefetch(&["https://vault.azure.net/.default"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn prefetch(&self, scopes: &[&str]) -> bool {
+        self.cache_for(scopes)
+            .is_ok_and(|entry| entry.cache.prefetch())
+    }
+
     /// Drops the cached token for these scopes: the next call fetches a new one.
     pub fn invalidate(&self, scopes: &[&str]) {
         if let Some(entry) = self.find(scopes) {
