@@ -342,3 +342,33 @@ async fn serves_https_with_its_own_ca() {
     assert!(plain.ca_pem().is_none());
     assert!(plain.endpoint_url().starts_with("http://127.0.0.1:"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_throttles_beyond_its_rate_per_second() {
+    let issuer = Issuer::builder()
+        .team_slug("acme")
+        .start()
+        .await
+        .expect("issuer");
+    let sts = Sts::builder(issuer.team_issuer(), AUDIENCE)
+        .rate_limit(3)
+        .start()
+        .await
+        .expect("sts");
+    let token = issuer.token().audience(AUDIENCE).sign();
+    for _ in 0..3 {
+        assert_eq!(assume(&sts, &token).await.status, 200);
+    }
+    for _ in 0..2 {
+        let answer = assume(&sts, &token).await;
+        assert_eq!((answer.status, answer.code()), (400, Some("Throttling")));
+    }
+    assert_eq!(
+        (sts.calls(), sts.throttled(), sts.issued().len()),
+        (5, 2, 3)
+    );
+    // The next one-second window has room again.
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    assert_eq!(assume(&sts, &token).await.status, 200);
+    assert_eq!(sts.throttled(), 2);
+}

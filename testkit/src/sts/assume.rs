@@ -22,6 +22,9 @@ const NBF_LEEWAY: i64 = 60;
 
 impl Shared {
     pub(super) async fn assume(&self, form: &[(String, String)], request_id: &str) -> Response {
+        if self.over_rate_limit() {
+            return AwsError::bad("Throttling", "Rate exceeded").into_response(request_id);
+        }
         let fault = self.take_fault();
         if let Some(fault) = &fault {
             tracing::debug!(?fault, "vercel-oidc-testkit: sts injecting fault");
@@ -33,6 +36,28 @@ impl Shared {
             Ok(assumed) => assumed.into_response(request_id),
             Err(error) => error.into_response(request_id),
         }
+    }
+
+    /// Whether this request is beyond the configured rate (and so throttled).
+    fn over_rate_limit(&self) -> bool {
+        let Some(limit) = self.config.rate_limit else {
+            return false;
+        };
+        let now = tokio::time::Instant::now();
+        let mut state = self.lock();
+        let window = match state.rate_window {
+            Some((start, taken)) if now.duration_since(start) < Duration::from_secs(1) => {
+                (start, taken)
+            }
+            _ => (now, 0),
+        };
+        if window.1 >= limit {
+            state.rate_window = Some(window);
+            state.throttled += 1;
+            return true;
+        }
+        state.rate_window = Some((window.0, window.1 + 1));
+        false
     }
 
     /// Validates, verifies and issues.

@@ -32,6 +32,7 @@ pub(super) struct Config {
     pub(super) max_session: u64,
     pub(super) https: bool,
     pub(super) iam: Option<Iam>,
+    pub(super) rate_limit: Option<u32>,
 }
 
 impl StsBuilder {
@@ -44,6 +45,7 @@ impl StsBuilder {
                 max_session: MAX_DURATION,
                 https: false,
                 iam: None,
+                rate_limit: None,
             },
         }
     }
@@ -52,6 +54,15 @@ impl StsBuilder {
     /// otherwise). Defaults to any subject.
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.config.subject = Some(subject.into());
+        self
+    }
+
+    /// Answers `400 Throttling` ("Rate exceeded") to every `AssumeRoleWithWebIdentity` request
+    /// beyond `per_second` in each one-second window (on tokio's clock), as STS does under a
+    /// burst. Throttled requests are counted ([`Sts::throttled`](super::Sts::throttled)) but
+    /// not verified. Defaults to no limit; `0` throttles everything.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.config.rate_limit = Some(per_second);
         self
     }
 

@@ -122,6 +122,12 @@ impl Sts {
         self.shared.counters.get(Endpoint::Sts)
     }
 
+    /// How many `AssumeRoleWithWebIdentity` requests the rate limit
+    /// ([`StsBuilder::rate_limit`]) answered with `Throttling`.
+    pub fn throttled(&self) -> usize {
+        self.shared.lock().throttled
+    }
+
     /// How many `GetCallerIdentity` requests arrived.
     pub fn caller_identity_calls(&self) -> usize {
         self.shared.caller_identity_calls.load(Ordering::SeqCst)
@@ -188,6 +194,10 @@ struct StsState {
     issued: Vec<IssuedCredentials>,
     next: Vec<(usize, StsFault)>,
     always: Option<StsFault>,
+    /// The current one-second window of [`StsBuilder::rate_limit`] and the requests it took.
+    rate_window: Option<(tokio::time::Instant, u32)>,
+    /// Requests answered `Throttling` by the rate limit.
+    throttled: usize,
 }
 
 /// The state the request handlers share with the [`Sts`] handle.
