@@ -47,6 +47,11 @@ pub enum Endpoint {
     Sts,
     /// Entra's `/{tenant}/oauth2/v2.0/token`.
     Entra,
+    /// Every request to the Runtime Cache emulator (`GET`/`POST`/`DELETE` of a key and
+    /// `POST revalidate`).
+    RuntimeCache,
+    /// Every request to the purge API emulator (the four `/v1/edge-cache/…` endpoints).
+    Purge,
 }
 
 impl fmt::Display for Endpoint {
@@ -60,6 +65,8 @@ impl fmt::Display for Endpoint {
             Self::OAuthToken => "oauth-token",
             Self::Sts => "sts",
             Self::Entra => "entra",
+            Self::RuntimeCache => "runtime-cache",
+            Self::Purge => "purge",
         })
     }
 }

@@ -16,6 +16,10 @@
 //! Beside it: [`VercelApi`] (the token mint and the OAuth refresh of local development),
 //! [`Sts`] (AWS STS `AssumeRoleWithWebIdentity`, with [`Iam`] trust policies) and
 //! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion).
+//! For the rest of a Vercel function's platform: [`RuntimeCache`] (the Runtime Cache HTTP
+//! protocol behind `RUNTIME_CACHE_ENDPOINT`/`RUNTIME_CACHE_HEADERS`, with TTLs, tags and fault
+//! injection) and [`PurgeApi`] (the REST API's `/v1/edge-cache/…` purge endpoints, recording
+//! exactly what was sent).
 //! STS and Entra act as relying parties: they fetch the issuer's key set over HTTP and verify
 //! each token they are given, as the real services do.
 //!
@@ -80,6 +84,8 @@ mod token;
 
 pub mod entra;
 pub mod iam;
+pub mod purge;
+pub mod runtime_cache;
 pub mod sts;
 pub mod vercel_api;
 
@@ -88,6 +94,8 @@ pub use faults::{Endpoint, Fault, Faults};
 pub use iam::Iam;
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
+pub use purge::{PurgeApi, PurgeApiBuilder, PurgeRequest, PurgeRoute};
+pub use runtime_cache::{CacheEntry, CacheOp, CacheRequest, RuntimeCache, RuntimeCacheBuilder};
 pub use sts::{IssuedCredentials, Sts, StsBuilder, StsFault, StsRequest};
 pub use token::TokenBuilder;
 pub use vercel_api::{VercelApi, VercelApiBuilder};
