@@ -349,8 +349,11 @@ pub(crate) fn resolve_target(options: &PurgeOptions) -> Result<Target, PurgeErro
     })
 }
 
+/// `projectId` and `orgId` of a `.vercel/project.json`.
+type ProjectFile = (Option<String>, Option<String>);
+
 /// `projectId` and `orgId` of the nearest `.vercel/project.json` from `start` up, if any.
-fn read_project_file(start: &Path) -> Result<Option<(Option<String>, Option<String>)>, PurgeError> {
+fn read_project_file(start: &Path) -> Result<Option<ProjectFile>, PurgeError> {
     let Some(path) = start
         .ancestors()
         .map(|dir| dir.join(".vercel").join("project.json"))
