@@ -68,11 +68,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod cache;
+pub mod cache;
 mod error;
 mod layer;
-mod pool;
-mod purge;
+pub mod pool;
+pub mod purge;
 mod scope;
 mod tags;
 

@@ -3,6 +3,9 @@
 //!
 //! Its own test binary: attached pools are process-wide.
 
+// The skip message goes to the test output.
+#![allow(clippy::print_stderr)]
+
 use std::convert::Infallible;
 use std::time::Duration;
 
