@@ -50,6 +50,8 @@ pub struct VercelTokenSource {
     refresher: Option<Arc<dyn RefreshOidcToken>>,
     slot: Option<Arc<FreshestTokenSlot>>,
     clock: SharedClock,
+    /// The refresher is the default local-dev one (not tried on Vercel without a header token).
+    local_dev_refresh: bool,
 }
 
 impl Default for VercelTokenSource {
@@ -147,7 +149,12 @@ impl VercelTokenSourceBuilder {
 
     /// Builds the source.
     pub fn build(self) -> VercelTokenSource {
+        #[cfg(feature = "local-dev")]
+        let local_dev_refresh = matches!(self.refresher, Refresher::LocalDev);
+        #[cfg(not(feature = "local-dev"))]
+        let local_dev_refresh = false;
         VercelTokenSource {
+            local_dev_refresh,
             request: RefreshRequest {
                 project: self.project,
                 team: self.team,
@@ -240,6 +247,22 @@ impl VercelTokenSource {
             }
             None => Lookup::NotFound,
         };
+        // On Vercel the token comes with each request; the local-dev refresh cannot work there,
+        // and its advice (`vercel link`) would mislead.
+        if self.local_dev_refresh
+            && crate::context::on_vercel(&self.env)
+            && lookup != Lookup::Expired(TokenOrigin::RequestHeader)
+        {
+            tracing::debug!(
+                "vercel token source: on Vercel without a request token; no local-dev refresh"
+            );
+            return Err(Error::Unavailable {
+                lookup,
+                refresh: Box::new(Error::NoRequestToken {
+                    in_request: RequestContext::current().is_some(),
+                }),
+            });
+        }
         let Some(refresher) = &self.refresher else {
             return Err(Error::Unavailable {
                 lookup,

@@ -198,6 +198,28 @@ pub enum Error {
     )]
     RefreshNotConfigured,
 
+    /// On Vercel (`VERCEL=1`) the chain found no token and no request header token was in
+    /// scope; the local-dev refresh (which needs `vercel link` and a CLI login, neither of which
+    /// exists on Vercel) was not tried. Counts as [`Error::is_not_configured`], as the
+    /// local-dev refresh's "not linked" did.
+    #[error(
+        "{}",
+        if *in_request {
+            "on Vercel (VERCEL=1) this request carries no x-vercel-oidc-token header: turn on \
+             OIDC Federation in the project's settings (the local-dev refresh does not apply on Vercel)"
+        } else {
+            "on Vercel (VERCEL=1) a function's OIDC token arrives in each request's \
+             x-vercel-oidc-token header, and this call runs outside any request scope: wrap the \
+             service in vercel_oidc::RequestContextLayer (vercel_functions::VercelFunctionsLayer \
+             includes it), or run the call inside RequestContext::scope (the local-dev refresh \
+             does not apply on Vercel)"
+        }
+    )]
+    NoRequestToken {
+        /// Whether a request scope (without a token header) was active.
+        in_request: bool,
+    },
+
     /// The Vercel chain found no usable token and the refresh failed.
     #[error("no valid Vercel OIDC token: {lookup}, and refreshing failed")]
     Unavailable {
@@ -509,7 +531,7 @@ impl Error {
     /// configured: nothing is wrong, there is just no Vercel token here.
     pub fn is_not_configured(&self) -> bool {
         match self {
-            Self::NotConfigured { .. } => true,
+            Self::NotConfigured { .. } | Self::NoRequestToken { .. } => true,
             // Not in a linked project: local-dev refresh does not apply here.
             Self::LocalDev {
                 kind: LocalDevErrorKind::NotLinked { .. },

@@ -15,6 +15,8 @@ mod layer;
 mod local_dev;
 #[path = "core/local_dev_hardening.rs"]
 mod local_dev_hardening;
+#[path = "core/on_vercel.rs"]
+mod on_vercel;
 #[path = "core/own_api.rs"]
 mod own_api;
 #[path = "core/redaction.rs"]

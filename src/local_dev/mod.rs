@@ -365,6 +365,37 @@ impl LocalDevRefresher {
     }
 }
 
+impl LocalDevRefresher {
+    /// The Vercel CLI's own login token (`auth.json`'s `token`), renewed through Vercel's OAuth
+    /// token endpoint when it is expired (within 60 s), exactly as the refresh renews it: under
+    /// the same file lock, merging the new token into `auth.json`. For calls to the Vercel REST
+    /// API in local development (e.g. `vercel-functions`' purge). Env vars (`HOME`,
+    /// `XDG_DATA_HOME`, `VERCEL_OIDC_OAUTH_URL`, `VERCEL_OIDC_CA_FILE`, …) are read from `env`.
+    ///
+    /// Errors: [`LocalDevErrorKind::NotLoggedIn`] without a login (also in keyring mode, where
+    /// the CLI keeps its token in the system keyring and only `vercel` can use it),
+    /// [`LocalDevErrorKind::NoRefreshToken`] when it is expired and cannot be renewed.
+    ///
+    /// # Security
+    /// The token is the user's whole Vercel account credential: send it only to the Vercel
+    /// API, never log it.
+    pub async fn cli_login_token(&self, env: &Env) -> Result<SecretString, Error> {
+        let home = paths::home_dir(env, self.inner.home_dir.as_deref())?;
+        let cli_dir = paths::cli_dir(env, &home);
+        let buffer = Duration::from_secs(60);
+        if let Some(token) = auth::read_auth(&cli_dir)?.valid_token(self.inner.clock.now(), buffer)
+        {
+            return Ok(token.clone());
+        }
+        let token_dir = paths::data_dir(env, &home).join("com.vercel.token");
+        files::ensure_private_dir(&token_dir, true)?;
+        let _lock =
+            FileLock::acquire(token_dir.join(".refresh.lock"), self.inner.lock_timeout).await?;
+        let client = self.inner.client(env)?;
+        self.inner.cli_token(&client, env, buffer, &cli_dir).await
+    }
+}
+
 impl RefreshOidcToken for LocalDevRefresher {
     fn refresh_oidc_token<'a>(&'a self, request: &'a RefreshRequest) -> TokenFuture<'a> {
         TokenFuture::new(self.refresh(request))
@@ -460,7 +491,9 @@ impl Inner {
             cli::project_token(&exe, &plan.env, &plan.start, &plan.ids, self.cli_timeout).await?
         } else {
             let client = self.client(&plan.env)?;
-            let cli_token = self.cli_token(&client, &plan, &cli_dir).await?;
+            let cli_token = self
+                .cli_token(&client, &plan.env, plan.buffer, &cli_dir)
+                .await?;
             tracing::debug!(project = %plan.ids.project_id, "local-dev refresh: minting a token");
             http::mint(
                 &client,
@@ -493,12 +526,13 @@ impl Inner {
     async fn cli_token(
         &self,
         client: &reqwest::Client,
-        plan: &Plan,
+        env: &Env,
+        buffer: Duration,
         cli_dir: &Path,
     ) -> Result<SecretString, Error> {
         let now = self.clock.now();
         let auth = auth::read_auth(cli_dir)?;
-        if let Some(token) = auth.valid_token(now, plan.buffer) {
+        if let Some(token) = auth.valid_token(now, buffer) {
             return Ok(token.clone());
         }
         let Some(refresh_token) = &auth.refresh_token else {
@@ -507,9 +541,7 @@ impl Inner {
             }));
         };
         tracing::debug!("local-dev refresh: renewing the Vercel CLI token");
-        let endpoint = self
-            .token_endpoint(client, &self.oauth_base(&plan.env)?)
-            .await?;
+        let endpoint = self.token_endpoint(client, &self.oauth_base(env)?).await?;
         // Prepared before the grant: a file that cannot be written must not cost the refresh
         // token (a rotating server revokes it as soon as it answers).
         let write = auth::prepare_merge(&auth)?;
