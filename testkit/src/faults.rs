@@ -47,6 +47,10 @@ pub enum Endpoint {
     Sts,
     /// Entra's `/{tenant}/oauth2/v2.0/token`.
     Entra,
+    /// Google STS `POST /v1/token` (the token exchange).
+    GcpSts,
+    /// Google IAM Credentials `generateAccessToken` and `generateIdToken`.
+    GcpIamCredentials,
 }
 
 impl fmt::Display for Endpoint {
@@ -60,6 +64,8 @@ impl fmt::Display for Endpoint {
             Self::OAuthToken => "oauth-token",
             Self::Sts => "sts",
             Self::Entra => "entra",
+            Self::GcpSts => "gcp-sts",
+            Self::GcpIamCredentials => "gcp-iam-credentials",
         })
     }
 }
