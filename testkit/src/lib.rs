@@ -15,7 +15,8 @@
 //!
 //! Beside it: [`VercelApi`] (the token mint and the OAuth refresh of local development),
 //! [`Sts`] (AWS STS `AssumeRoleWithWebIdentity`, with [`Iam`] trust policies) and
-//! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion).
+//! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion)
+//! and [`Gcp`] (Google's STS token exchange and IAM Credentials, for workload identity federation).
 //! STS and Entra act as relying parties: they fetch the issuer's key set over HTTP and verify
 //! each token they are given, as the real services do.
 //!
@@ -79,12 +80,14 @@ mod tls;
 mod token;
 
 pub mod entra;
+pub mod gcp;
 pub mod iam;
 pub mod sts;
 pub mod vercel_api;
 
 pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
+pub use gcp::{Gcp, GcpBuilder, ServiceAccount, WorkloadIdentityProvider};
 pub use iam::Iam;
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
