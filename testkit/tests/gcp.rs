@@ -133,7 +133,8 @@ async fn rejects_requests_and_tokens_as_google_does() {
     let (issuer, provider, gcp) = setup().await;
     let resource = provider.resource_name();
     let good = issuer.token().sign();
-    let mut cases: Vec<(Vec<(&str, &str)>, u16, &str)> = Vec::new();
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let mut cases: Vec<Case<'_>> = Vec::new();
     let mut form = exchange_form(&resource, CLOUD, &good);
     form[0].1 = "client_credentials";
     cases.push((form, 400, "unsupported_grant_type"));
