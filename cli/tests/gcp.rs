@@ -56,7 +56,11 @@ struct World {
 }
 
 async fn world() -> World {
-    let issuer = Issuer::builder().team_slug("acme").start().await.expect("issuer");
+    let issuer = Issuer::builder()
+        .team_slug("acme")
+        .start()
+        .await
+        .expect("issuer");
     let provider = WorkloadIdentityProvider::for_issuer(&issuer);
     let gcp = Gcp::builder()
         .provider(provider.clone())
@@ -80,8 +84,14 @@ impl World {
         let mut env = vec![
             ("VERCEL_OIDC_TOKEN", self.token.clone()),
             ("GCP_PROJECT_NUMBER", self.provider.project_number.clone()),
-            ("GCP_WORKLOAD_IDENTITY_POOL_ID", self.provider.pool_id.clone()),
-            ("GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID", self.provider.provider_id.clone()),
+            (
+                "GCP_WORKLOAD_IDENTITY_POOL_ID",
+                self.provider.pool_id.clone(),
+            ),
+            (
+                "GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID",
+                self.provider.provider_id.clone(),
+            ),
         ];
         if with_sa {
             env.push(("GCP_SERVICE_ACCOUNT_EMAIL", SA.to_owned()));
@@ -117,21 +127,37 @@ async fn token_prints_an_access_token_direct_or_impersonated() {
     let token = json["access_token"].as_str().expect("access_token");
     let info = w.gcp.token_info(token).expect("the emulator issued it");
     assert_eq!(info.service_account, None);
-    assert_eq!(info.scopes, ["https://www.googleapis.com/auth/cloud-platform"]);
+    assert_eq!(
+        info.scopes,
+        ["https://www.googleapis.com/auth/cloud-platform"]
+    );
     let expires = json["expires_at"].as_str().expect("expires_at");
     time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
         .expect("RFC 3339");
-    assert_eq!(w.gcp.sts_requests()[0].field("audience"), Some(w.provider.resource_name().as_str()));
+    assert_eq!(
+        w.gcp.sts_requests()[0].field("audience"),
+        Some(w.provider.resource_name().as_str())
+    );
 
     let r = w
         .gcp(
-            &["token", "--scope", "https://www.googleapis.com/auth/pubsub", "--lifetime", "7200", "--raw"],
+            &[
+                "token",
+                "--scope",
+                "https://www.googleapis.com/auth/pubsub",
+                "--lifetime",
+                "7200",
+                "--raw",
+            ],
             true,
         )
         .await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
     let raw = r.stdout();
-    let info = w.gcp.token_info(raw.trim_end()).expect("a service account token");
+    let info = w
+        .gcp
+        .token_info(raw.trim_end())
+        .expect("a service account token");
     assert!(raw.ends_with('\n') && !raw.trim_end().contains('\n'));
     assert_eq!(info.service_account.as_deref(), Some(SA));
     assert_eq!(info.scopes, ["https://www.googleapis.com/auth/pubsub"]);
@@ -141,7 +167,16 @@ async fn token_prints_an_access_token_direct_or_impersonated() {
 
     // --audience and --service-account win over the environment.
     let r = w
-        .gcp(&["token", "--audience", &w.provider.resource_name(), "--service-account", "other@x.iam.gserviceaccount.com"], true)
+        .gcp(
+            &[
+                "token",
+                "--audience",
+                &w.provider.resource_name(),
+                "--service-account",
+                "other@x.iam.gserviceaccount.com",
+            ],
+            true,
+        )
         .await;
     assert_eq!(r.code(), 1, "{}", r.stderr());
     assert!(r.stderr().contains("NOT_FOUND"), "{}", r.stderr());
@@ -152,16 +187,31 @@ async fn token_errors_exit_two_for_configuration_and_one_for_google() {
     let w = world().await;
     let r = run(&["gcp", "token"], &[("VERCEL_OIDC_TOKEN", &w.token)]).await;
     assert_eq!(r.code(), 2, "{}", r.stderr());
-    assert!(r.stderr().contains("GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID"), "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains("GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID"),
+        "{}",
+        r.stderr()
+    );
     assert!(r.stdout().is_empty());
 
-    let other = w.provider.resource_name().replace("providers/vercel", "providers/nope");
+    let other = w
+        .provider
+        .resource_name()
+        .replace("providers/vercel", "providers/nope");
     let r = w.gcp(&["token", "--audience", &other], false).await;
     assert_eq!(r.code(), 1, "{}", r.stderr());
     assert!(r.stderr().contains("invalid_target"), "{}", r.stderr());
 
     let r = run(
-        &["gcp", "token", "--audience", &w.provider.resource_name(), "--token-url", "http://sts.example.com/v1/token"],
+        &[
+            "gcp",
+            "token",
+            "--audience",
+            &w.provider.resource_name(),
+            "--token-url",
+            "http://sts.example.com/v1/token",
+        ],
         &[("VERCEL_OIDC_TOKEN", &w.token)],
     )
     .await;
@@ -169,26 +219,50 @@ async fn token_errors_exit_two_for_configuration_and_one_for_google() {
     assert!(r.stderr().contains("must be https"), "{}", r.stderr());
 
     let r = run(
-        &["gcp", "token", "--audience", &w.provider.resource_name(), "--token-url", &w.gcp.token_url()],
+        &[
+            "gcp",
+            "token",
+            "--audience",
+            &w.provider.resource_name(),
+            "--token-url",
+            &w.gcp.token_url(),
+        ],
         &[],
     )
     .await;
     assert_eq!(r.code(), 1, "no token: {}", r.stderr());
-    assert!(r.stderr().contains("no Vercel OIDC token"), "{}", r.stderr());
-    assert_eq!(w.gcp.sts_requests().len(), 1, "only the rejected exchange reached STS");
+    assert!(
+        r.stderr().contains("no Vercel OIDC token"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        w.gcp.sts_requests().len(),
+        1,
+        "only the rejected exchange reached STS"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn id_token_needs_a_service_account() {
     let w = world().await;
-    let r = w.gcp(&["id-token", "https://svc.a.run.app", "--include-email"], true).await;
+    let r = w
+        .gcp(
+            &["id-token", "https://svc.a.run.app", "--include-email"],
+            true,
+        )
+        .await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
     let json = r.json();
     assert!(json["expires_at"].is_string());
     let id = json["id_token"].as_str().expect("id_token");
     assert_eq!(id.split('.').count(), 3);
     let call = &w.gcp.iam_requests()[0];
-    assert!(call.path.ends_with(&format!("{SA}:generateIdToken")), "{}", call.path);
+    assert!(
+        call.path.ends_with(&format!("{SA}:generateIdToken")),
+        "{}",
+        call.path
+    );
     assert_eq!(call.json["audience"], "https://svc.a.run.app");
     assert_eq!(call.json["includeEmail"], true);
 
@@ -243,7 +317,13 @@ fn check_config(config: &serde_json::Value, w: &World, with_sa: bool) {
     if with_sa {
         assert_eq!(
             impersonation.and_then(|v| v.as_str()),
-            Some(format!("{}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken", w.gcp.iam_credentials_url()).as_str())
+            Some(
+                format!(
+                    "{}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken",
+                    w.gcp.iam_credentials_url()
+                )
+                .as_str()
+            )
         );
     } else {
         assert!(impersonation.is_none());
@@ -260,20 +340,31 @@ async fn credential_config_writes_googles_external_account_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("gcp.json");
     let path = file.display().to_string();
-    let r = w.gcp(&["credential-config", "--output", &path, "--lifetime", "1800"], true).await;
+    let r = w
+        .gcp(
+            &["credential-config", "--output", &path, "--lifetime", "1800"],
+            true,
+        )
+        .await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert!(r.stdout().is_empty());
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&file).expect("written")).expect("JSON");
     check_config(&config, &w, true);
-    assert_eq!(config["service_account_impersonation"]["token_lifetime_seconds"], 1800);
+    assert_eq!(
+        config["service_account_impersonation"]["token_lifetime_seconds"],
+        1800
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    assert!(w.gcp.sts_requests().is_empty(), "writing the config fetches nothing");
+    assert!(
+        w.gcp.sts_requests().is_empty(),
+        "writing the config fetches nothing"
+    );
 }
 
 /// The environment variable that tells [`google_cloud_auth_child`] where the config is.
@@ -305,7 +396,13 @@ async fn credential_config_works_with_google_cloud_auth() {
     let r = w.gcp(&["credential-config", "--output", &path], true).await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
     let output = Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["--exact", "google_cloud_auth_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "google_cloud_auth_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_clear()
         .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
         .env(CHILD_CONFIG, &path)
@@ -315,7 +412,11 @@ async fn credential_config_works_with_google_cloud_auth() {
         .await
         .expect("run the child");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = stdout
         .lines()
         .find_map(|l| l.strip_prefix("ACCESS_TOKEN="))
@@ -324,7 +425,11 @@ async fn credential_config_works_with_google_cloud_auth() {
     assert_eq!(info.service_account.as_deref(), Some(SA));
     let sts = w.gcp.sts_requests();
     assert_eq!(sts.len(), 1);
-    assert_eq!(sts[0].field("subject_token"), Some(w.token.as_str()), "through gcp subject-token");
+    assert_eq!(
+        sts[0].field("subject_token"),
+        Some(w.token.as_str()),
+        "through gcp subject-token"
+    );
     assert_eq!(sts[0].field("subject_token_type"), Some(JWT_TYPE));
 }
 
@@ -364,7 +469,11 @@ async fn credential_config_works_with_python_google_auth() {
         .await
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = stdout
         .lines()
         .find_map(|l| l.strip_prefix("ACCESS_TOKEN="))

@@ -26,7 +26,7 @@ use futures_util::FutureExt as _;
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use google_cloud_secretmanager_v1::client::SecretManagerService;
 use vercel_oidc::time::{Clock as _, ManualClock, SharedClock};
-use vercel_oidc::{Env, OidcToken, token_source_fn};
+use vercel_oidc::{Env, OidcToken, TokenSource as _, token_source_fn};
 use vercel_oidc_gcp::{Error, GcpCredentials, GcpCredentialsBuilder, VercelSubjectTokens};
 use vercel_oidc_testkit::gcp::{Gcp, ServiceAccount, WorkloadIdentityProvider};
 use vercel_oidc_testkit::{Endpoint, Fault, Issuer};
@@ -56,9 +56,18 @@ enum BadToken {
 }
 
 async fn world() -> World {
-    let issuer = Arc::new(Issuer::builder().team_slug("acme").start().await.expect("issuer"));
+    let issuer = Arc::new(
+        Issuer::builder()
+            .team_slug("acme")
+            .start()
+            .await
+            .expect("issuer"),
+    );
     let provider = WorkloadIdentityProvider::for_issuer(&issuer);
-    let subject = issuer.token().payload()["sub"].as_str().expect("sub").to_owned();
+    let subject = issuer.token().payload()["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
     let gcp = Gcp::builder()
         .provider(provider.clone())
         .service_account(ServiceAccount::new(SA).allow_subject(subject))
@@ -141,9 +150,10 @@ async fn secret_manager(gcp: Arc<Gcp>) -> (String, Arc<Mutex<Vec<String>>>) {
                 "message": "Request had invalid authentication credentials."}});
             return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
         };
-        seen.lock()
-            .expect("lock")
-            .push(info.service_account.unwrap_or_else(|| format!("principal:{}", info.subject)));
+        seen.lock().expect("lock").push(
+            info.service_account
+                .unwrap_or_else(|| format!("principal:{}", info.subject)),
+        );
         axum::Json(serde_json::json!({
             "name": format!("projects/{project}/secrets/{secret}/versions/{}", version.trim_end_matches(":access")),
             "payload": {"data": "czNjcjN0"},
@@ -157,7 +167,9 @@ async fn secret_manager(gcp: Arc<Gcp>) -> (String, Arc<Mutex<Vec<String>>>) {
             axum::routing::get(access),
         )
         .with_state((gcp, Arc::clone(&seen)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, seen)
@@ -201,18 +213,18 @@ async fn google_cloud_auth_with_vercel_subject_tokens_reads_a_secret() {
     // The first subject token is missing (a cold start outside a request): google-cloud-auth's
     // refresh must not die of it.
     let calls = Arc::new(AtomicUsize::new(0));
-    let inner = w.source();
+    let inner = Arc::new(w.source());
     let counted = Arc::clone(&calls);
     let source = token_source_fn(move || {
         let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        let next = inner.token();
+        let inner = Arc::clone(&inner);
         async move {
             if first {
                 Err(vercel_oidc::Error::NotConfigured {
                     origin: vercel_oidc::TokenOrigin::RequestHeader,
                 })
             } else {
-                next.await
+                inner.token().await
             }
         }
     });
@@ -222,8 +234,10 @@ async fn google_cloud_auth_with_vercel_subject_tokens_reads_a_secret() {
         .with_scopes([CLOUD])
         .build()
         .expect("google-cloud-auth builds");
+    // google-cloud-auth's refresh task tries again 10 s after a transient failure (its
+    // SHORT_REFRESH_SLACK); calls in between get the error.
     let mut headers = None;
-    for _ in 0..50 {
+    for _ in 0..200 {
         match credentials.headers(http::Extensions::new()).await {
             Ok(h) => {
                 headers = Some(h);
@@ -236,12 +250,23 @@ async fn google_cloud_auth_with_vercel_subject_tokens_reads_a_secret() {
         }
     }
     let token = bearer_of(&headers.expect("headers once a token exists"));
-    let info = w.gcp.token_info(&token).expect("a federated token of the emulator");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one missing token, then one that worked"
+    );
+    let info = w
+        .gcp
+        .token_info(&token)
+        .expect("a federated token of the emulator");
     assert_eq!(info.service_account, None);
     assert_eq!(info.scopes, [CLOUD]);
     let sts = w.gcp.sts_requests();
     let last = sts.last().expect("an exchange");
-    assert_eq!(last.field("audience"), Some(w.provider.resource_name().as_str()));
+    assert_eq!(
+        last.field("audience"),
+        Some(w.provider.resource_name().as_str())
+    );
     assert_eq!(
         last.field("subject_token_type"),
         Some("urn:ietf:params:oauth:token-type:jwt")
@@ -255,8 +280,16 @@ async fn gcp_credentials_without_impersonation() {
     let w = world().await;
     let (endpoint, seen) = secret_manager(Arc::clone(&w.gcp)).await;
     let (_, clock) = manual_clock();
-    let credentials = w.builder(&clock).without_impersonation().build().expect("builds");
-    assert_eq!(w.gcp.requests(Endpoint::GcpSts), 0, "building fetches nothing");
+    let credentials = w
+        .builder(&clock)
+        .without_impersonation()
+        .build()
+        .expect("builds");
+    assert_eq!(
+        w.gcp.requests(Endpoint::GcpSts),
+        0,
+        "building fetches nothing"
+    );
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let c = credentials.clone();
@@ -267,20 +300,38 @@ async fn gcp_credentials_without_impersonation() {
     for t in tasks {
         tokens.push(t.await.expect("join").expect("a token"));
     }
-    assert_eq!(w.gcp.requests(Endpoint::GcpSts), 1, "cold callers share one exchange");
-    assert!(tokens.iter().all(|t| t.expose_secret() == tokens[0].expose_secret()));
+    assert_eq!(
+        w.gcp.requests(Endpoint::GcpSts),
+        1,
+        "cold callers share one exchange"
+    );
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.expose_secret() == tokens[0].expose_secret())
+    );
     let info = w.gcp.token_info(tokens[0].expose_secret()).expect("issued");
     assert_eq!(info.service_account, None);
     let sts = &w.gcp.sts_requests()[0];
-    let fields: Vec<(&str, &str)> = sts.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fields: Vec<(&str, &str)> = sts
+        .form
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let resource = w.provider.resource_name();
     assert_eq!(
         fields[..5],
         [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ),
             ("audience", resource.as_str()),
             ("scope", CLOUD),
-            ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token"
+            ),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
         ]
     );
@@ -289,7 +340,10 @@ async fn gcp_credentials_without_impersonation() {
     assert!(w.gcp.iam_requests().is_empty());
 
     // A real Google Cloud client with our credentials, and reqwest with the bearer.
-    assert_eq!(read_secret(&endpoint, Credentials::from(credentials.clone())).await, b"s3cr3t");
+    assert_eq!(
+        read_secret(&endpoint, Credentials::from(credentials.clone())).await,
+        b"s3cr3t"
+    );
     let response = credentials
         .authorize(reqwest::Client::new().get(format!("{endpoint}/v1/{SECRET}:access")))
         .await
@@ -299,8 +353,15 @@ async fn gcp_credentials_without_impersonation() {
         .expect("answers");
     assert_eq!(response.status(), 200);
     assert_eq!(seen.lock().expect("lock").len(), 2);
-    assert_eq!(w.gcp.requests(Endpoint::GcpSts), 1, "every use came from the cache");
-    let err = credentials.id_token("https://svc.a.run.app").await.expect_err("no SA");
+    assert_eq!(
+        w.gcp.requests(Endpoint::GcpSts),
+        1,
+        "every use came from the cache"
+    );
+    let err = credentials
+        .id_token("https://svc.a.run.app")
+        .await
+        .expect_err("no SA");
     assert!(err.is_not_configured(), "{err}");
 }
 
@@ -319,24 +380,34 @@ async fn gcp_credentials_with_impersonation_scopes_lifetime_delegates_and_id_tok
         .build()
         .expect("builds");
     let google = Credentials::from(credentials.clone());
-    let headers = google.headers(http::Extensions::new()).await.expect("headers");
+    let headers = google
+        .headers(http::Extensions::new())
+        .await
+        .expect("headers");
     let CacheableResource::New { entity_tag, data } = &headers else {
         panic!("new headers");
     };
     assert_eq!(
-        data.get("x-goog-user-project").and_then(|v| v.to_str().ok()),
+        data.get("x-goog-user-project")
+            .and_then(|v| v.to_str().ok()),
         Some("billing-project")
     );
     let token = bearer_of(&headers);
     let info = w.gcp.token_info(&token).expect("issued");
     assert_eq!(info.service_account.as_deref(), Some(SA));
-    assert_eq!(info.scopes, ["https://www.googleapis.com/auth/secretmanager"]);
+    assert_eq!(
+        info.scopes,
+        ["https://www.googleapis.com/auth/secretmanager"]
+    );
     let left = credentials
         .expires_at()
         .expect("cached")
         .duration_since(clock.now())
         .expect("future");
-    assert!(left <= Duration::from_secs(1800) && left > Duration::from_secs(1700), "{left:?}");
+    assert!(
+        left <= Duration::from_secs(1800) && left > Duration::from_secs(1700),
+        "{left:?}"
+    );
     // The same tag: Google's header cache is told nothing changed.
     let mut extensions = http::Extensions::new();
     extensions.insert(entity_tag.clone());
@@ -345,7 +416,11 @@ async fn gcp_credentials_with_impersonation_scopes_lifetime_delegates_and_id_tok
         CacheableResource::NotModified
     );
 
-    assert_eq!(w.gcp.sts_requests()[0].field("scope"), Some(IAM), "STS asks for the IAM scope");
+    assert_eq!(
+        w.gcp.sts_requests()[0].field("scope"),
+        Some(IAM),
+        "STS asks for the IAM scope"
+    );
     let iam = &w.gcp.iam_requests()[0];
     assert_eq!(
         iam.path,
@@ -361,16 +436,29 @@ async fn gcp_credentials_with_impersonation_scopes_lifetime_delegates_and_id_tok
     );
     let federated = w.gcp.issued()[0].clone();
     assert_eq!(federated.service_account, None);
-    assert!(iam.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer ya29.d.testkit-")));
+    assert!(
+        iam.authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer ya29.d.testkit-"))
+    );
 
     assert_eq!(read_secret(&endpoint, google).await, b"s3cr3t");
     assert_eq!(seen.lock().expect("lock").as_slice(), [SA]);
 
     // ID tokens, cached per audience.
-    let id = credentials.id_token("https://svc-abc.a.run.app").await.expect("an ID token");
-    let again = credentials.id_token("https://svc-abc.a.run.app").await.expect("cached");
+    let id = credentials
+        .id_token("https://svc-abc.a.run.app")
+        .await
+        .expect("an ID token");
+    let again = credentials
+        .id_token("https://svc-abc.a.run.app")
+        .await
+        .expect("cached");
     assert_eq!(id.expose_secret(), again.expose_secret());
-    let other = credentials.id_token("https://other.a.run.app").await.expect("another");
+    let other = credentials
+        .id_token("https://other.a.run.app")
+        .await
+        .expect("another");
     assert_ne!(id.expose_secret(), other.expose_secret());
     let id_calls: Vec<_> = w
         .gcp
@@ -425,7 +513,10 @@ const MAX_ATTEMPTS: u32 = 3;
 
 impl Kind {
     fn transient(self) -> bool {
-        !matches!(self, Self::InvalidToken | Self::WrongAudience | Self::AccessDenied)
+        !matches!(
+            self,
+            Self::InvalidToken | Self::WrongAudience | Self::AccessDenied
+        )
     }
 
     /// The endpoint whose requests the fault is counted at.
@@ -448,9 +539,15 @@ impl Kind {
             Self::Drop(e) => fault(e, Fault::Drop),
             Self::Garbage(e) => fault(e, Fault::Garbage),
             Self::Truncated(e) => fault(e, Fault::Truncated),
-            Self::IdpKeysUnreachable => w.issuer.faults().next(Endpoint::Jwks, n, Fault::Status(503)),
+            Self::IdpKeysUnreachable => {
+                w.issuer
+                    .faults()
+                    .next(Endpoint::Jwks, n, Fault::Status(503))
+            }
             Self::InvalidToken => *w.bad.lock().expect("lock") = Some((BadToken::WrongIssuer, n)),
-            Self::WrongAudience => *w.bad.lock().expect("lock") = Some((BadToken::WrongAudience, n)),
+            Self::WrongAudience => {
+                *w.bad.lock().expect("lock") = Some((BadToken::WrongAudience, n))
+            }
             Self::AccessDenied => *w.bad.lock().expect("lock") = Some((BadToken::OtherSubject, n)),
         }
     }
@@ -464,7 +561,10 @@ impl Kind {
     /// The typed error a load fails with while the fault lasts.
     fn check_error(self, err: &Error) {
         if self.transient() {
-            let Error::Unavailable { attempts, service, .. } = err else {
+            let Error::Unavailable {
+                attempts, service, ..
+            } = err
+            else {
                 panic!("{self:?}: not Unavailable: {err:?}");
             };
             assert_eq!(*attempts, MAX_ATTEMPTS, "{self:?}");
@@ -476,13 +576,20 @@ impl Kind {
             assert_eq!(*service, expected, "{self:?}");
             assert!(err.is_transient(), "{self:?}");
         } else {
-            assert!(err.is_rejected() && !err.is_transient(), "{self:?}: {err:?}");
+            assert!(
+                err.is_rejected() && !err.is_transient(),
+                "{self:?}: {err:?}"
+            );
             let google = err.google().expect("Google's answer");
             let (status, code) = match self {
                 Self::AccessDenied => (403, "PERMISSION_DENIED"),
                 _ => (400, "invalid_grant"),
             };
-            assert_eq!((google.status(), google.error()), (status, Some(code)), "{self:?}");
+            assert_eq!(
+                (google.status(), google.error()),
+                (status, Some(code)),
+                "{self:?}"
+            );
             assert!(err.to_string().contains(code), "{err}");
         }
     }
@@ -510,7 +617,10 @@ async fn fault_matrix_cold() {
         let requests = w.gcp.requests(kind.endpoint());
         if kind.transient() {
             let token = result.unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-            assert!(w.gcp.token_info(token.expose_secret()).is_some(), "{kind:?}");
+            assert!(
+                w.gcp.token_info(token.expose_secret()).is_some(),
+                "{kind:?}"
+            );
             assert_eq!(requests, 2, "{kind:?}: one retry");
         } else {
             kind.check_error(&result.expect_err("rejected"));
@@ -522,6 +632,19 @@ async fn fault_matrix_cold() {
         let w = world().await;
         let credentials = matrix_credentials(&w, &clock);
         kind.inject(&w, 100_000);
+        let expected = if kind.transient() {
+            MAX_ATTEMPTS as usize
+        } else {
+            1
+        };
+        kind.check_error(&credentials.access_token().await.expect_err("failing"));
+        assert_eq!(
+            w.gcp.requests(kind.endpoint()),
+            expected,
+            "{kind:?}: bounded requests"
+        );
+        // Concurrent callers share loads: each gets the typed error, and the requests stay
+        // bounded (a caller that arrives after a load failed starts the next one).
         let calls: Vec<_> = (0..5)
             .map(|_| {
                 let c = credentials.clone();
@@ -531,10 +654,16 @@ async fn fault_matrix_cold() {
         for call in calls {
             kind.check_error(&call.await.expect("join").expect_err("failing"));
         }
-        let expected = if kind.transient() { MAX_ATTEMPTS as usize } else { 1 };
-        assert_eq!(w.gcp.requests(kind.endpoint()), expected, "{kind:?}: one shared, bounded load");
+        let requests = w.gcp.requests(kind.endpoint()) - expected;
+        assert!(
+            (expected..=5 * expected).contains(&requests),
+            "{kind:?}: {requests} requests"
+        );
         kind.clear(&w);
-        assert!(credentials.access_token().await.is_ok(), "{kind:?}: recovers");
+        assert!(
+            credentials.access_token().await.is_ok(),
+            "{kind:?}: recovers"
+        );
     }
 }
 
@@ -564,7 +693,10 @@ async fn fault_matrix_in_the_refresh_window() {
             tokio::time::sleep(Duration::from_millis(50)).await;
             waited += 1;
         }
-        assert!(w.gcp.requests(kind.endpoint()) > before, "{kind:?}: the refresh ran");
+        assert!(
+            w.gcp.requests(kind.endpoint()) > before,
+            "{kind:?}: the refresh ran"
+        );
         let cached = credentials.cached_access_token().expect("still valid");
         assert_eq!(cached.expose_secret(), first.expose_secret(), "{kind:?}");
         // Once the fault is gone, a later refresh succeeds before expiry.
@@ -589,7 +721,13 @@ async fn fault_matrix_in_the_refresh_window() {
             }
         }
         let fresh = fresh.unwrap_or_else(|| panic!("{kind:?}: no refresh after the fault"));
-        assert!(w.gcp.token_info(fresh.expose_secret()).is_some(), "{kind:?}");
-        assert!(clock.now() < expires_at, "{kind:?}: refreshed before expiry");
+        assert!(
+            w.gcp.token_info(fresh.expose_secret()).is_some(),
+            "{kind:?}"
+        );
+        assert!(
+            clock.now() < expires_at,
+            "{kind:?}: refreshed before expiry"
+        );
     }
 }

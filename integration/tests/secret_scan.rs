@@ -447,9 +447,18 @@ async fn gcp_flows_leak_no_secret() {
     use vercel_oidc_testkit::gcp::{Gcp, ServiceAccount, WorkloadIdentityProvider};
     let capture = vercel_oidc_testkit::capture_logs();
     let mut scan = Scan::default();
-    let issuer = Arc::new(Issuer::builder().team_slug("acme").start().await.expect("issuer"));
+    let issuer = Arc::new(
+        Issuer::builder()
+            .team_slug("acme")
+            .start()
+            .await
+            .expect("issuer"),
+    );
     let provider = WorkloadIdentityProvider::for_issuer(&issuer);
-    let subject = issuer.token().payload()["sub"].as_str().expect("sub").to_owned();
+    let subject = issuer.token().payload()["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
     let sa = "app@demo.iam.gserviceaccount.com";
     let gcp = Gcp::builder()
         .provider(provider.clone())
@@ -488,16 +497,25 @@ async fn gcp_flows_leak_no_secret() {
     scan.secret("a GCP access token", access.expose_secret());
     scan.debug(&access);
     scan.debug(&good);
-    let id = good.id_token("https://svc.a.run.app").await.expect("an ID token");
+    let id = good
+        .id_token("https://svc.a.run.app")
+        .await
+        .expect("an ID token");
     scan.secret("a GCP ID token", id.expose_secret());
     scan.debug(&id);
     let google = google_cloud_auth::credentials::Credentials::from(good.clone());
-    let headers = google.headers(http::Extensions::new()).await.expect("headers");
+    let headers = google
+        .headers(http::Extensions::new())
+        .await
+        .expect("headers");
     scan.debug(&headers);
     scan.debug(&google);
 
     let bad = credentials(Some("owner:acme:project:other:environment:production"));
-    let err = bad.access_token().await.expect_err("not allowed to impersonate");
+    let err = bad
+        .access_token()
+        .await
+        .expect_err("not allowed to impersonate");
     assert!(err.to_string().contains("PERMISSION_DENIED"), "{err}");
     scan.error(&err);
     let err: google_cloud_auth::errors::CredentialsError = err.into();
@@ -508,7 +526,10 @@ async fn gcp_flows_leak_no_secret() {
         .with_token_url(gcp.token_url())
         .build()
         .expect("google-cloud-auth builds");
-    let headers = external.headers(http::Extensions::new()).await.expect("headers");
+    let headers = external
+        .headers(http::Extensions::new())
+        .await
+        .expect("headers");
     scan.debug(&headers);
     scan.debug(&external);
 
@@ -525,7 +546,10 @@ async fn gcp_flows_leak_no_secret() {
     for (secret, what) in &scan.secrets {
         assert!(!logs.contains(secret.as_str()), "{what} reached the logs");
         for (i, text) in scan.shown.iter().enumerate() {
-            assert!(!text.contains(secret.as_str()), "{what} reached shown text #{i}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} reached shown text #{i}"
+            );
         }
     }
 }
