@@ -3,6 +3,9 @@
 //! `google-cloud-auth` here, in a child process that allows executables; Python's `google-auth`
 //! when it is installed).
 
+// The child test prints its token for the parent; the skip message goes to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::Path;
 use std::process::Output;
 
@@ -417,10 +420,11 @@ async fn credential_config_works_with_google_cloud_auth() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The harness prints the test's name on the same line.
     let token = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("ACCESS_TOKEN="))
-        .expect("the child printed a token");
+        .split_once("ACCESS_TOKEN=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the child printed no token: {stdout}"));
     let info = w.gcp.token_info(token).expect("the emulator issued it");
     assert_eq!(info.service_account.as_deref(), Some(SA));
     let sts = w.gcp.sts_requests();
@@ -439,7 +443,10 @@ async fn credential_config_works_with_google_cloud_auth() {
 #[tokio::test(flavor = "multi_thread")]
 async fn credential_config_works_with_python_google_auth() {
     let probe = Command::new("python3")
-        .args(["-c", "import google.auth, google.auth.transport.requests"])
+        .args([
+            "-c",
+            "import google.auth.pluggable, google.auth.transport.requests",
+        ])
         .output()
         .await;
     if !probe.is_ok_and(|o| o.status.success()) {
@@ -455,8 +462,10 @@ async fn credential_config_works_with_python_google_auth() {
     let path = file.display().to_string();
     let r = w.gcp(&["credential-config", "--output", &path], true).await;
     assert_eq!(r.code(), 0, "{}", r.stderr());
-    let script = "import sys, google.auth, google.auth.transport.requests as t\n\
-                  creds, _ = google.auth.load_credentials_from_file(sys.argv[1], \
+    // `pluggable.Credentials` is what `load_credentials_from_file` builds for an executable
+    // source, without its project-id lookup (a call to cloudresourcemanager.googleapis.com).
+    let script = "import sys, google.auth.pluggable as p, google.auth.transport.requests as t\n\
+                  creds = p.Credentials.from_file(sys.argv[1], \
                   scopes=['https://www.googleapis.com/auth/cloud-platform'])\n\
                   creds.refresh(t.Request())\n\
                   print('ACCESS_TOKEN=' + creds.token)\n";

@@ -132,11 +132,14 @@ fn manual_clock() -> (Arc<ManualClock>, SharedClock) {
     (clock, shared)
 }
 
+/// The stand-in's state: the emulator (to check bearer tokens) and who was served.
+type StandIn = (Arc<Gcp>, Arc<Mutex<Vec<String>>>);
+
 /// A loopback stand-in of the Secret Manager REST API: `…/versions/latest:access` answers the
 /// secret `s3cr3t` to a bearer token the emulator issued, `401` otherwise.
 async fn secret_manager(gcp: Arc<Gcp>) -> (String, Arc<Mutex<Vec<String>>>) {
     async fn access(
-        State((gcp, seen)): State<(Arc<Gcp>, Arc<Mutex<Vec<String>>>)>,
+        State((gcp, seen)): State<StandIn>,
         Path((project, secret, version)): Path<(String, String, String)>,
         headers: HeaderMap,
     ) -> Response {

@@ -301,7 +301,8 @@ impl Shared {
                 format!("Permission '{permission}' denied on resource (or it may not exist)."),
             );
         }
-        if let Some(delegates) = body.get("delegates") {
+        // Google's libraries send `"delegates": null` (or `[]`) for none.
+        if let Some(delegates) = body.get("delegates").filter(|d| !d.is_null()) {
             let names = delegates
                 .as_array()
                 .map(|d| d.iter().map(Value::as_str).collect::<Vec<_>>());
