@@ -152,6 +152,7 @@ pub(crate) async fn demo(args: DemoArgs, env: &Env) -> Result<(), Failure> {
 
     aws_step(&issuer, &token, env, real_token).await?;
     azure_step(&issuer, &token, env, real_token, &args.azure_scope, dir).await?;
+    gcp_step(&issuer, &token, env, real_token).await?;
     own_api_step(&issuer, &token, real_token).await?;
 
     println!("\ndone in {}", ms(started.elapsed()));
@@ -323,6 +324,77 @@ async fn azure_step(
     println!("   second call served from the cache in {}", ms(cached));
     if let Some(entra) = &entra {
         println!("   Entra saw {} token request(s)", entra.requests());
+    }
+    Ok(())
+}
+
+/// Google Cloud: the STS exchange and service account impersonation, against the emulator
+/// (or, with `--real` and Vercel's GCP_* variables, Google).
+async fn gcp_step(
+    issuer: &Issuer,
+    token: &OidcToken,
+    env: &Env,
+    real: bool,
+) -> Result<(), Failure> {
+    use vercel_oidc_testkit::gcp::{Gcp, ServiceAccount, WorkloadIdentityProvider};
+    println!("\n3b. Google Cloud access token (workload identity federation)");
+    let gcp_fail = |e: vercel_oidc_gcp::Error| fail("get a Google Cloud token")(e.into());
+    let (credentials, emulator) = if real {
+        if env.get_non_empty("GCP_PROJECT_NUMBER").is_none() {
+            println!(
+                "   skipped: set GCP_PROJECT_NUMBER, GCP_WORKLOAD_IDENTITY_POOL_ID and GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID to use Google"
+            );
+            return Ok(());
+        }
+        let credentials = vercel_oidc_gcp::GcpCredentials::builder()
+            .env(env.clone())
+            .build();
+        (credentials.map_err(gcp_fail)?, None)
+    } else {
+        let provider = WorkloadIdentityProvider::for_issuer(issuer);
+        let account = "demo-app@demo-project.iam.gserviceaccount.com";
+        let gcp = Gcp::builder()
+            .provider(provider.clone())
+            .service_account(ServiceAccount::new(account))
+            .start()
+            .await
+            .map_err(|e| fail("start the Google emulator")(e.into()))?;
+        println!(
+            "   Google STS + IAM Credentials emulator {} trusting {}",
+            gcp.base_url(),
+            issuer.team_issuer()
+        );
+        let credentials = vercel_oidc_gcp::GcpCredentials::builder()
+            .env(Env::from_pairs::<&str, &str>([]))
+            .audience(provider.resource_name())
+            .service_account(account)
+            .token_url(gcp.token_url())
+            .iam_credentials_url(gcp.iam_credentials_url())
+            .token_source(FixedTokenSource::new(token.clone()))
+            .build()
+            .map_err(gcp_fail)?;
+        (credentials, Some(gcp))
+    };
+    let t = Instant::now();
+    let access = credentials.access_token().await.map_err(gcp_fail)?;
+    let first = t.elapsed();
+    let t = Instant::now();
+    credentials.access_token().await.map_err(gcp_fail)?;
+    println!(
+        "   access token for {} in {} ({} bytes, not shown); second call from the cache in {}",
+        credentials
+            .service_account()
+            .unwrap_or("the federated identity"),
+        ms(first),
+        access.expose_secret().len(),
+        ms(t.elapsed())
+    );
+    if let Some(gcp) = &emulator {
+        println!(
+            "   STS saw {} exchange(s), IAM Credentials {} call(s)",
+            gcp.sts_requests().len(),
+            gcp.iam_requests().len()
+        );
     }
     Ok(())
 }

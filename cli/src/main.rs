@@ -7,6 +7,7 @@
 //! vercel-oidc aws env --role-arn ARN [...]
 //! vercel-oidc aws export-credentials --role-arn ARN [--format process|env|env-no-export] [...]
 //! vercel-oidc azure token --tenant-id T --client-id C --scope S [--output raw|json] [...]
+//! vercel-oidc gcp token|id-token AUDIENCE|subject-token|credential-config [--audience A] [--service-account E] [...]
 //! vercel-oidc verify TOKEN|- (--issuer-team T | --global) --audience A [--project-id P] [--environment E]
 //! vercel-oidc doctor [--aws-role-arn ARN] [--azure-tenant-id T --azure-client-id C] [--json]
 //! vercel-oidc trust aws|azure [--scope project|environment|team]
@@ -32,6 +33,7 @@ mod azure;
 #[cfg(feature = "demo")]
 mod demo;
 mod doctor;
+mod gcp;
 mod token;
 mod trust;
 mod verify;
@@ -78,6 +80,10 @@ enum Command {
     /// Azure access tokens from Entra ID with the Vercel token as client assertion.
     #[command(subcommand)]
     Azure(azure::AzureCommand),
+    /// Google Cloud access and ID tokens through workload identity federation, and the
+    /// executable source and credential configuration for gcloud and Google's libraries.
+    #[command(subcommand)]
+    Gcp(gcp::GcpCommand),
     /// Walk through the whole flow against local emulators (no network, no cloud account):
     /// token → AWS credentials → Azure token → an API that verifies the token. `--real` uses
     /// this environment's Vercel token and cloud settings instead.
@@ -210,8 +216,12 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
-        1 => "info,vercel_oidc=debug,vercel_oidc_aws=debug,vercel_oidc_azure=debug",
-        _ => "debug,vercel_oidc=trace,vercel_oidc_aws=trace,vercel_oidc_azure=trace",
+        1 => {
+            "info,vercel_oidc=debug,vercel_oidc_aws=debug,vercel_oidc_azure=debug,vercel_oidc_gcp=debug"
+        }
+        _ => {
+            "debug,vercel_oidc=trace,vercel_oidc_aws=trace,vercel_oidc_azure=trace,vercel_oidc_gcp=trace"
+        }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -244,6 +254,7 @@ fn main() -> ExitCode {
             Command::Claims(args) => token::claims(args, &env).await,
             Command::Aws(command) => aws::run(command, &env).await,
             Command::Azure(command) => azure::run(command, &env).await,
+            Command::Gcp(command) => gcp::run(command, &env).await,
             Command::Verify(args) => verify::verify(args, &env).await,
             #[cfg(feature = "demo")]
             Command::Demo(args) => demo::demo(args, &env).await,

@@ -437,3 +437,119 @@ async fn verify(scan: &mut Scan) {
     let err = verifier.refresh_keys().await.expect_err("key set down");
     scan.error(&err);
 }
+
+/// The Google Cloud flows (`vercel-oidc-gcp`): our credentials with impersonation (access token,
+/// ID token, the `google_cloud_auth` headers) and a rejected subject, and google-cloud-auth's own
+/// credentials through `VercelSubjectTokens`. No subject, federated, access or ID token appears
+/// in the logs or in anything shown.
+#[tokio::test]
+async fn gcp_flows_leak_no_secret() {
+    use vercel_oidc_testkit::gcp::{Gcp, ServiceAccount, WorkloadIdentityProvider};
+    let capture = vercel_oidc_testkit::capture_logs();
+    let mut scan = Scan::default();
+    let issuer = Arc::new(
+        Issuer::builder()
+            .team_slug("acme")
+            .start()
+            .await
+            .expect("issuer"),
+    );
+    let provider = WorkloadIdentityProvider::for_issuer(&issuer);
+    let subject = issuer.token().payload()["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let sa = "app@demo.iam.gserviceaccount.com";
+    let gcp = Gcp::builder()
+        .provider(provider.clone())
+        .service_account(ServiceAccount::new(sa).allow_subject(subject))
+        .start()
+        .await
+        .expect("gcp");
+    let minted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let source = |subject: Option<&'static str>| {
+        let (issuer, minted) = (Arc::clone(&issuer), Arc::clone(&minted));
+        token_source_fn(move || {
+            let token = match subject {
+                Some(subject) => issuer.token().subject(subject),
+                None => issuer.token(),
+            };
+            let raw = token.sign();
+            minted.lock().expect("minted lock").push(raw.clone());
+            std::future::ready(OidcToken::parse(raw))
+        })
+    };
+    let credentials = |subject| {
+        vercel_oidc_gcp::GcpCredentials::builder()
+            .env(Env::from_pairs::<&str, &str>([]))
+            .audience(provider.resource_name())
+            .service_account(sa)
+            .token_url(gcp.token_url())
+            .iam_credentials_url(gcp.iam_credentials_url())
+            .token_source(source(subject))
+            .build()
+            .expect("credentials build")
+    };
+
+    let good = credentials(None);
+    gcp.faults().next(Endpoint::GcpSts, 1, Fault::Status(503));
+    let access = good.access_token().await.expect("an access token");
+    scan.secret("a GCP access token", access.expose_secret());
+    scan.debug(&access);
+    scan.debug(&good);
+    let id = good
+        .id_token("https://svc.a.run.app")
+        .await
+        .expect("an ID token");
+    scan.secret("a GCP ID token", id.expose_secret());
+    scan.debug(&id);
+    let google = google_cloud_auth::credentials::Credentials::from(good.clone());
+    let headers = google
+        .headers(http::Extensions::new())
+        .await
+        .expect("headers");
+    scan.debug(&headers);
+    scan.debug(&google);
+
+    let bad = credentials(Some("owner:acme:project:other:environment:production"));
+    let err = bad
+        .access_token()
+        .await
+        .expect_err("not allowed to impersonate");
+    assert!(err.to_string().contains("PERMISSION_DENIED"), "{err}");
+    scan.error(&err);
+    let err: google_cloud_auth::errors::CredentialsError = err.into();
+    scan.error(&err);
+
+    let external = vercel_oidc_gcp::VercelSubjectTokens::from_source(source(None))
+        .external_account_builder(provider.resource_name())
+        .with_token_url(gcp.token_url())
+        .build()
+        .expect("google-cloud-auth builds");
+    let headers = external
+        .headers(http::Extensions::new())
+        .await
+        .expect("headers");
+    scan.debug(&headers);
+    scan.debug(&external);
+
+    for request in gcp.iam_requests() {
+        let bearer = request.authorization.expect("a bearer");
+        scan.secret("a federated token", bearer.trim_start_matches("Bearer "));
+    }
+    for token in minted.lock().expect("minted lock").iter() {
+        scan.secret("a Vercel subject token", token);
+    }
+    let logs = capture.contents();
+    assert!(logs.contains("vercel-oidc-gcp"), "the flow was logged");
+    assert!(scan.secrets.len() >= 8, "{} secrets", scan.secrets.len());
+    for (secret, what) in &scan.secrets {
+        assert!(!logs.contains(secret.as_str()), "{what} reached the logs");
+        for (i, text) in scan.shown.iter().enumerate() {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} reached shown text #{i}"
+            );
+        }
+    }
+}

@@ -52,6 +52,10 @@ pub enum Endpoint {
     RuntimeCache,
     /// Every request to the purge API emulator (the four `/v1/edge-cache/…` endpoints).
     Purge,
+    /// Google STS `POST /v1/token` (the token exchange).
+    GcpSts,
+    /// Google IAM Credentials `generateAccessToken` and `generateIdToken`.
+    GcpIamCredentials,
 }
 
 impl fmt::Display for Endpoint {
@@ -67,6 +71,8 @@ impl fmt::Display for Endpoint {
             Self::Entra => "entra",
             Self::RuntimeCache => "runtime-cache",
             Self::Purge => "purge",
+            Self::GcpSts => "gcp-sts",
+            Self::GcpIamCredentials => "gcp-iam-credentials",
         })
     }
 }

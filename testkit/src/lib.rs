@@ -15,7 +15,8 @@
 //!
 //! Beside it: [`VercelApi`] (the token mint and the OAuth refresh of local development),
 //! [`Sts`] (AWS STS `AssumeRoleWithWebIdentity`, with [`Iam`] trust policies) and
-//! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion).
+//! [`Entra`] (Microsoft Entra ID's client-credentials grant with a federated client assertion)
+//! and [`Gcp`] (Google's STS token exchange and IAM Credentials, for workload identity federation).
 //! For the rest of a Vercel function's platform: [`RuntimeCache`] (the Runtime Cache HTTP
 //! protocol behind `RUNTIME_CACHE_ENDPOINT`/`RUNTIME_CACHE_HEADERS`, with TTLs, tags and fault
 //! injection) and [`PurgeApi`] (the REST API's `/v1/edge-cache/…` purge endpoints, recording
@@ -86,6 +87,7 @@ mod tls;
 mod token;
 
 pub mod entra;
+pub mod gcp;
 pub mod iam;
 pub mod purge;
 pub mod runtime_cache;
@@ -96,6 +98,7 @@ pub mod vercel_host;
 
 pub use entra::{Entra, EntraBuilder, EntraFault, FederatedCredential};
 pub use faults::{Endpoint, Fault, Faults};
+pub use gcp::{Gcp, GcpBuilder, ServiceAccount, WorkloadIdentityProvider};
 pub use iam::Iam;
 pub use issuer::{Issuer, IssuerBuilder, IssuerMode};
 pub use logs::{LogCapture, LogCaptureWriter, capture_logs};
