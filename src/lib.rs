@@ -89,8 +89,8 @@
 // Tests mint tokens relative to the wall clock; the library takes time from `time::Clock`.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
-#[cfg(feature = "bearer")]
-#[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
+#[cfg(any(feature = "bearer", feature = "bearer-tower"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "bearer", feature = "bearer-tower"))))]
 pub mod bearer;
 pub mod cache;
 mod chain;

@@ -157,6 +157,9 @@ impl From<Environment> for Constraint {
     }
 }
 
+/// The `project_id`, `environment` and `owner_id` decisions (`None`: undecided).
+type Decisions = (Option<Constraint>, Option<Constraint>, Option<Constraint>);
+
 /// Builder for [`Verifier`]; see [`Verifier::builder`].
 #[derive(Debug, Clone)]
 pub struct VerifierBuilder {
@@ -417,16 +420,7 @@ impl VerifierBuilder {
 
     /// The three constraints, with those left unset taken from the environment when
     /// [`Self::defaults_from_env`] was called.
-    fn constraints_from_env(
-        &self,
-    ) -> Result<
-        (
-            Option<Constraint>,
-            Option<Constraint>,
-            Option<Constraint>,
-        ),
-        VerifierConfigError,
-    > {
+    fn constraints_from_env(&self) -> Result<Decisions, VerifierConfigError> {
         let (mut project_id, mut environment, mut owner_id) = (
             self.project_id.clone(),
             self.environment.clone(),
@@ -437,12 +431,12 @@ impl VerifierBuilder {
         }
         let env = self.config.env();
         if project_id.is_none() {
-            let value = env
-                .get_non_empty(PROJECT_ID_ENV)
-                .ok_or(VerifierConfigError::MissingEnv {
-                    variable: PROJECT_ID_ENV,
-                    claim: ConstrainedClaim::ProjectId,
-                })?;
+            let value =
+                env.get_non_empty(PROJECT_ID_ENV)
+                    .ok_or(VerifierConfigError::MissingEnv {
+                        variable: PROJECT_ID_ENV,
+                        claim: ConstrainedClaim::ProjectId,
+                    })?;
             project_id = Some(Constraint::one(value));
         }
         if environment.is_none() {

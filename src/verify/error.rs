@@ -243,7 +243,9 @@ pub enum VerifierConfigError {
 
     /// [`super::VerifierBuilder::defaults_from_env`] was asked for a constraint, and its
     /// variable is unset or empty.
-    #[error("{variable} is not set: set it, or decide `{claim}` explicitly (a value, a list, or Constraint::Any)")]
+    #[error(
+        "{variable} is not set: set it, or decide `{claim}` explicitly (a value, a list, or Constraint::Any)"
+    )]
     MissingEnv {
         /// The variable(s) read, e.g. `"VERCEL_PROJECT_ID"`.
         variable: &'static str,

@@ -238,6 +238,11 @@ impl Jwks {
         self.state().inflight.is_some()
     }
 
+    /// The error of the last fetch, if it failed (cleared by a successful one).
+    pub(crate) fn last_error(&self) -> Option<VerifyError> {
+        self.state().last_error.clone()
+    }
+
     /// Waits for a key set: joins the fetch in flight or starts one. With no cached keys, a
     /// failed fetch is retried no sooner than 1 s (or the cooldown) after the last attempt;
     /// until then the last error is returned.

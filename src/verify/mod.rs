@@ -70,6 +70,8 @@
 mod claims;
 mod config;
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
 pub(crate) mod jwks;
 mod jws;
 mod middleware;
@@ -81,5 +83,8 @@ pub use config::{
     ExpectedIssuer, VerifierBuilder,
 };
 pub use error::{ConstrainedClaim, JwksErrorKind, VerifierConfigError, VerifyError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::VerifyRejection;
 pub use middleware::{ResponseFuture, VerifyLayer, VerifyService};
 pub use verifier::Verifier;

@@ -57,6 +57,14 @@ struct Prepared<'t> {
     claims: Option<Claims>,
 }
 
+/// What the cached keys could do for a token.
+enum Cached<'t> {
+    /// The verdict.
+    Done(Result<Claims, VerifyError>),
+    /// A key-set fetch is needed first.
+    NeedKeys(Prepared<'t>),
+}
+
 impl Verifier {
     /// A builder for tokens from `issuer` whose `aud` contains `audience`.
     ///
@@ -176,8 +184,8 @@ impl Verifier {
     /// tells a token that is not acceptable from one that could not be checked.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let prepared = match self.try_cached(self.prepare(token)?) {
-            Ok(result) => return result,
-            Err(prepared) => prepared,
+            Cached::Done(result) => return result,
+            Cached::NeedKeys(prepared) => prepared,
         };
         let issuer = &self.inner.issuers[prepared.issuer];
         let (set, fetch_error) = issuer.jwks.wait_for_keys().await?;
@@ -191,23 +199,27 @@ impl Verifier {
     /// Verifies with the cached keys only; `None` when a key-set fetch is needed first.
     pub(crate) fn verify_cached(&self, token: &str) -> Option<Result<Claims, VerifyError>> {
         match self.prepare(token) {
-            Ok(prepared) => self.try_cached(prepared).ok(),
+            Ok(prepared) => match self.try_cached(prepared) {
+                Cached::Done(result) => Some(result),
+                Cached::NeedKeys(_) => None,
+            },
             Err(e) => Some(Err(e)),
         }
     }
 
     /// The verdict with the cached keys, or the token back when a key-set fetch is needed.
-    fn try_cached<'t>(
-        &self,
-        prepared: Prepared<'t>,
-    ) -> Result<Result<Claims, VerifyError>, Prepared<'t>> {
+    fn try_cached<'t>(&self, prepared: Prepared<'t>) -> Cached<'t> {
         let jwks = &self.inner.issuers[prepared.issuer].jwks;
         let guard = jwks.cached();
         let now = jwks.now_ms();
         match jwks.lookup(guard.as_deref(), &prepared.parsed.kid, now) {
-            KeyLookup::Found(key) => Ok(self.finish(prepared, key)),
-            KeyLookup::Unknown => Ok(Err(VerifyError::UnknownKeyId)),
-            KeyLookup::Fetch => Err(prepared),
+            KeyLookup::Found(key) => Cached::Done(self.finish(prepared, key)),
+            // While the key set cannot be refreshed, a kid the cached keys lack may be a new
+            // key of the issuer's: the token could not be checked.
+            KeyLookup::Unknown => {
+                Cached::Done(Err(jwks.last_error().unwrap_or(VerifyError::UnknownKeyId)))
+            }
+            KeyLookup::Fetch => Cached::NeedKeys(prepared),
         }
     }
 
