@@ -57,8 +57,11 @@ async fn verify(issuer: &Issuer, token: &str, mode: &[&str], extra: &[&str]) -> 
 fn assert_refused(r: &Run, token: &str, reason: &str, why: &str) {
     assert_eq!(r.code(), 1, "{why}: {}", r.stderr());
     assert!(r.stdout().is_empty(), "{why}: {}", r.stdout());
+    // A warning log line may come first (a failing key-set fetch).
     assert!(
-        r.stderr().starts_with(&format!("error: {reason}")),
+        r.stderr()
+            .lines()
+            .any(|l| l.starts_with(&format!("error: {reason}"))),
         "{why}: {}",
         r.stderr()
     );
@@ -226,4 +229,6 @@ async fn an_unreachable_key_set_is_reported_as_such() {
     );
     // The global form's key set was asked (its own URL), once.
     assert_eq!(issuer.requests(Endpoint::Jwks), 1);
+    let global_jwks = format!("url={}/.well-known/jwks ", issuer.base_url());
+    assert!(r.stderr().contains(&global_jwks), "{}", r.stderr());
 }

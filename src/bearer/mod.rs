@@ -10,7 +10,7 @@
 //!
 //! | client | feature | how |
 //! |---|---|---|
-//! | reqwest 0.13 | `bearer` | `client.get(url).vercel_oidc_bearer(&auth).await?` ([`RequestBuilderExt`]) |
+//! | reqwest 0.13 | `bearer` | `client.get(url).vercel_oidc_bearer(&auth).await?` (`RequestBuilderExt`) |
 //! | reqwest-middleware 0.5 | `bearer-reqwest-middleware` | `ClientBuilder::new(client).with(auth)` (`BearerAuth` is a `Middleware`) |
 //! | any tower `Service<http::Request<B>>` (hyper-util, reqwest 0.12 wrapped in tower, …) | `bearer-tower` | `ServiceBuilder::new().layer(BearerLayer::new(auth))` |
 //! | anything else | any of them | [`BearerAuth::header_value`] |

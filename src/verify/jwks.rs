@@ -7,8 +7,9 @@
 //!   attempt; within the cooldown it is rejected at once. A random-`kid` flood costs at most
 //!   one request to the issuer per cooldown.
 //! - **Single flight**: every caller that needs a fetch shares the one in flight.
-//! - **Failures**: a failed refresh keeps the previous keys (logged at `warn`); only with no keys
-//!   at all does verification fail with [`VerifyError::KeysUnavailable`].
+//! - **Failures**: a failed refresh keeps the previous keys (logged at `warn`); verification
+//!   fails with [`VerifyError::KeysUnavailable`] only with no keys at all, or for a `kid` the
+//!   cached keys lack while the last fetch failed (it may be the issuer's new key).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
