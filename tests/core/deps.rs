@@ -138,7 +138,11 @@ fn each_feature_brings_only_its_own_dependencies() {
     let bearer = tree(Some("bearer"));
     assert_present(&bearer, "bearer", &["reqwest"]);
     assert_absent(&bearer, "bearer", LOCAL_DEV);
-    assert_absent(&bearer, "bearer", &["jsonwebtoken", "lru", "reqwest-middleware"]);
+    assert_absent(
+        &bearer,
+        "bearer",
+        &["jsonwebtoken", "lru", "reqwest-middleware"],
+    );
 
     // The tower bearer layer is for any `http::Request` client: no HTTP stack of its own.
     let bearer_tower = tree(Some("bearer-tower"));

@@ -137,7 +137,7 @@ async fn team_or_global_accepts_both_forms_of_the_team_and_nothing_else() {
     // The rest of the checks apply to both forms unchanged.
     for mode in [IssuerMode::Team, IssuerMode::Global] {
         let t = || issuer.token().issuer_mode(mode);
-        let cases: Vec<(&str, String, fn(&VerifyError) -> bool)> = vec![
+        let cases: Vec<(&str, String, Expect)> = vec![
             ("alg none", t().sign_alg_none(), |e| {
                 matches!(e, VerifyError::DisallowedAlgorithm { alg: Some("none") })
             }),
@@ -194,7 +194,10 @@ async fn team_or_global_accepts_both_forms_of_the_team_and_nothing_else() {
     assert_eq!(issuer.requests(Endpoint::Jwks), 2);
 }
 
-/// `token` with `project_id` changed in the payload and the signature kept.
+/// Whether an error is the one a case expects.
+type Expect = fn(&VerifyError) -> bool;
+
+/// `token` with `owner_id` changed in the payload and the signature kept.
 fn tamper(token: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let mut payload: serde_json::Value =
