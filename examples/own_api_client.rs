@@ -1,8 +1,12 @@
-//! Calling your own API from a Vercel function with the function's OIDC token as a bearer.
+//! Calling your own API from a Vercel function with the function's OIDC token as a bearer, with
+//! reqwest (feature `bearer`): `.vercel_oidc_bearer(&auth)` in the request builder's chain.
 //!
 //! ```text
-//! cargo run --example own_api_client -- https://api.example.com/whoami
+//! cargo run --example own_api_client --features bearer -- https://api.example.com/whoami
 //! ```
+//!
+//! For other clients see `bearer_tower_client` (any tower `http::Request` client, such as
+//! hyper-util) and `bearer_middleware_client` (reqwest-middleware).
 //!
 //! The token comes from the Vercel chain (`VERCEL_OIDC_TOKEN_FILE`, `VERCEL_OIDC_TOKEN`, or the
 //! request header inside a handler behind `RequestContextLayer`). With `API_AUDIENCE` set, the
@@ -13,7 +17,7 @@
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stdout)]
 
-use vercel_oidc::bearer::BearerAuth;
+use vercel_oidc::bearer::{BearerAuth, RequestBuilderExt as _};
 use vercel_oidc::{AudienceExchange, ExchangeRequest};
 
 #[tokio::main(flavor = "current_thread")]
@@ -27,7 +31,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         auth = auth.exchange(exchange, ExchangeRequest::new(audience));
     }
     let client = reqwest::Client::new();
-    let response = auth.apply(client.get(&url)).await?.send().await?;
+    let response = client
+        .get(&url)
+        .vercel_oidc_bearer(&auth)
+        .await?
+        .send()
+        .await?;
     println!("{} {}", response.status(), response.text().await?);
     Ok(())
 }

@@ -42,9 +42,12 @@
 //! - `AudienceExchange`: `POST {issuer}/~token` with an LRU cache.
 //! - `local_dev`: refreshing an expired token in local development with the Vercel CLI's login,
 //!   without ever losing that login (atomic 0600 writes, merge, file lock, single-flight).
-//! - `verify`: the `Verifier` for incoming tokens (issuer pinned, RS256 only, audience required,
-//!   JWKS cached with a refetch cooldown) and a tower layer answering 401.
-//! - `bearer`: attaching the token to outgoing `reqwest` requests as a sensitive bearer header.
+//! - `verify`: the `Verifier` for incoming tokens (team issuer, global issuer or both, pinned
+//!   exactly; RS256 only, audience required, deployment defaults from the environment, JWKS
+//!   cached with a refetch cooldown), a tower layer answering 401 (or 503 when the token could
+//!   not be checked), and an axum extractor.
+//! - `bearer`: attaching the token to outgoing requests as a sensitive bearer header: reqwest
+//!   (an extension trait), reqwest-middleware, or any tower `http::Request` client.
 //!
 //! # Features
 //! Each job of the crate is a feature, so a build pays only for what it uses.
@@ -55,11 +58,16 @@
 //! | `exchange` | yes | `AudienceExchange`, `ExchangeTokenSource`, `TokenOptions::audience` | reqwest, lru |
 //! | `local-dev` | yes | `local_dev`, the chain's default refresh hook | reqwest, fs4, tempfile, tokio/process |
 //! | `verifier` | no | `verify`: `Verifier`, `VerifyLayer`, `RequestContextLayer::verifier` | reqwest, jsonwebtoken, tower |
-//! | `bearer` | no | `bearer`: `BearerAuth` for reqwest | reqwest |
+//! | `axum` | no | `verifier`, and `VerifiedClaims` as an axum extractor, `VerifyRejection` | axum-core |
+//! | `bearer` | no | `bearer`: `BearerAuth`, `RequestBuilderExt::vercel_oidc_bearer` for reqwest | reqwest |
+//! | `bearer-tower` | no | `bearer`: `BearerAuth`, `BearerLayer` for any tower `http::Request` client | tower |
+//! | `bearer-reqwest-middleware` | no | `bearer`, and `BearerAuth` as a reqwest-middleware `Middleware` | reqwest-middleware |
 //!
 //! - A credential user (the AWS or Azure provider, `get_vercel_oidc_token`): the defaults.
 //! - A receiving API: `vercel-oidc = { version = "0.1", default-features = false, features =
-//!   ["verifier"] }` (nothing of the local-dev refresh).
+//!   ["verifier"] }` (nothing of the local-dev refresh); `["axum"]` for the extractor.
+//! - A caller of your own API: the defaults plus `bearer` (reqwest), `bearer-reqwest-middleware`
+//!   or `bearer-tower` (hyper-util or any tower client; no reqwest type in its API).
 //! - Reading the token only: `default-features = false` (no HTTP stack at all; without
 //!   `local-dev` the chain has no refresh hook unless you give one).
 //!
@@ -89,8 +97,8 @@
 // Tests mint tokens relative to the wall clock; the library takes time from `time::Clock`.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
-#[cfg(feature = "bearer")]
-#[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
+#[cfg(any(feature = "bearer", feature = "bearer-tower"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "bearer", feature = "bearer-tower"))))]
 pub mod bearer;
 pub mod cache;
 mod chain;

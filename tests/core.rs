@@ -19,9 +19,13 @@ mod local_dev_hardening;
 mod on_vercel;
 #[path = "core/own_api.rs"]
 mod own_api;
+#[path = "core/own_api_clients.rs"]
+mod own_api_clients;
 #[path = "core/redaction.rs"]
 mod redaction;
 #[path = "core/slot.rs"]
 mod slot;
 #[path = "core/verify.rs"]
 mod verify;
+#[path = "core/verify_modes.rs"]
+mod verify_modes;

@@ -8,7 +8,7 @@
 //! vercel-oidc aws export-credentials --role-arn ARN [--format process|env|env-no-export] [...]
 //! vercel-oidc azure token --tenant-id T --client-id C --scope S [--output raw|json] [...]
 //! vercel-oidc gcp token|id-token AUDIENCE|subject-token|credential-config [--audience A] [--service-account E] [...]
-//! vercel-oidc verify TOKEN|- (--issuer-team T | --global) --audience A [--project-id P] [--environment E]
+//! vercel-oidc verify TOKEN|- (--issuer-team T | --global | both) --audience A [--project-id P] [--environment E]
 //! vercel-oidc doctor [--aws-role-arn ARN] [--azure-tenant-id T --azure-client-id C] [--json]
 //! vercel-oidc trust aws|azure [--scope project|environment|team]
 //! vercel-oidc demo [--real]

@@ -8,16 +8,19 @@ use crate::Failure;
 
 /// Arguments of `vercel-oidc verify`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("issuer").required(true).args(["issuer_team", "global"])))]
+// One issuer mode or both: `--issuer-team T --global` accepts team T's tokens from either.
+#[command(group(clap::ArgGroup::new("issuer").required(true).multiple(true).args(["issuer_team", "global"])))]
 pub(crate) struct VerifyArgs {
     /// The token to verify; `-` reads it from stdin (recommended: argv is visible to other users
     /// in `/proc` and lands in shell history).
     #[arg(value_name = "TOKEN")]
     token: String,
-    /// Team mode: the issuer is https://oidc.vercel.com/<TEAM_SLUG>.
+    /// Team mode: the issuer is https://oidc.vercel.com/<TEAM_SLUG>. With --global as well,
+    /// either issuer, and a global token's owner must be TEAM_SLUG.
     #[arg(long, value_name = "TEAM_SLUG")]
     issuer_team: Option<String>,
-    /// Global mode: the issuer is https://oidc.vercel.com.
+    /// Global mode: the issuer is https://oidc.vercel.com (any team's tokens unless
+    /// --issuer-team or --owner-id pins the team).
     #[arg(long)]
     global: bool,
     /// The required audience (e.g. https://vercel.com/<team_slug>).
@@ -68,9 +71,10 @@ fn open_constraints(args: &VerifyArgs) -> Vec<&'static str> {
 pub(crate) async fn verify(args: VerifyArgs, env: &Env) -> Result<(), Failure> {
     // Said after a success, on stderr: what the verdict did not check.
     let notes = open_constraints(&args);
-    let issuer = match args.issuer_team {
-        Some(team) => ExpectedIssuer::team(team),
-        None => ExpectedIssuer::global(),
+    let issuer = match (args.issuer_team, args.global) {
+        (Some(team), true) => ExpectedIssuer::team_or_global(team),
+        (Some(team), false) => ExpectedIssuer::team(team),
+        (None, _) => ExpectedIssuer::global(),
     };
     let verifier = Verifier::builder(issuer, args.audience)
         .env(env.clone())

@@ -3,8 +3,10 @@
 //! proof that they passed.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use super::config::Constraint;
+use super::jwks::Jwks;
 use super::{ConstrainedClaim, VerifyError};
 use crate::token::Claims;
 
@@ -36,10 +38,21 @@ impl Deref for VerifiedClaims {
     }
 }
 
-/// What a token's claims must satisfy; built by the builder, checked for every token.
+/// One issuer a verifier accepts, with its own key set.
+#[derive(Debug)]
+pub(super) struct AcceptedIssuer {
+    /// `iss` must equal this exactly.
+    pub(super) issuer: Box<str>,
+    /// The `owner` (team slug) a token of this issuer must have; `None`: not checked.
+    pub(super) owner: Option<Box<str>>,
+    /// `{issuer}/.well-known/jwks`, cached.
+    pub(super) jwks: Arc<Jwks>,
+}
+
+/// What a token's claims must satisfy besides the issuer; built by the builder, checked for
+/// every token.
 #[derive(Debug)]
 pub(super) struct ClaimRules {
-    pub(super) issuer: Box<str>,
     pub(super) audience: Box<str>,
     pub(super) project_id: Constraint,
     pub(super) environment: Constraint,
@@ -48,16 +61,26 @@ pub(super) struct ClaimRules {
 }
 
 impl ClaimRules {
-    /// Checks `claims` at `now_ms` (Unix milliseconds).
+    /// Checks `claims` of a token from `issuer` at `now_ms` (Unix milliseconds).
     ///
     /// # Errors
-    /// The [`VerifyError`] of the first failed check, in the order: `iss`, `aud`, `exp`, `nbf`,
-    /// `iat`, then the constraints.
-    pub(super) fn check(&self, claims: &Claims, now_ms: u64) -> Result<(), VerifyError> {
+    /// The [`VerifyError`] of the first failed check, in the order: `iss`, `owner` (when the
+    /// issuer pins it), `aud`, `exp`, `nbf`, `iat`, then the constraints.
+    pub(super) fn check(
+        &self,
+        issuer: &AcceptedIssuer,
+        claims: &Claims,
+        now_ms: u64,
+    ) -> Result<(), VerifyError> {
         match claims.iss.as_deref() {
             None => return Err(VerifyError::MissingClaim { claim: "iss" }),
-            Some(iss) if iss != &*self.issuer => return Err(VerifyError::IssuerMismatch),
+            Some(iss) if iss != &*issuer.issuer => return Err(VerifyError::IssuerMismatch),
             Some(_) => {}
+        }
+        if let Some(owner) = &issuer.owner
+            && claims.owner.as_deref() != Some(&**owner)
+        {
+            return Err(VerifyError::TeamMismatch);
         }
         match &claims.aud {
             None => return Err(VerifyError::MissingClaim { claim: "aud" }),
@@ -147,7 +170,9 @@ mod tests {
             "exp": 1_000_100, "nbf": 999_900, "iat": 999_900,
             "project_id": "prj_2", "environment": "production", "owner_id": "team_1",
         });
-        v.rules().check(&claims(base.clone()), now).expect("valid");
+        v.rules()
+            .check(v.accepted(0), &claims(base.clone()), now)
+            .expect("valid");
         let with = |k: &str, val: serde_json::Value| {
             let mut j = base.clone();
             j[k] = val;
@@ -160,7 +185,7 @@ mod tests {
             }
             claims(j)
         };
-        let check = |c: Claims| v.rules().check(&c, now);
+        let check = |c: Claims| v.rules().check(v.accepted(0), &c, now);
         // Expiry: within the 60 s leeway passes, beyond fails.
         check(with("exp", 999_941.into())).expect("within leeway");
         assert!(matches!(

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::claims::ClaimRules;
+use std::sync::Arc;
+
+use super::claims::{AcceptedIssuer, ClaimRules};
 use super::jwks::Jwks;
 use super::{ConstrainedClaim, Verifier, VerifierConfigError};
 use crate::config::OidcConfig;
@@ -24,17 +26,36 @@ pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(30);
 /// The largest leeway [`VerifierBuilder::leeway`] accepts: 10 minutes.
 const MAX_LEEWAY: Duration = Duration::from_secs(600);
 
+/// The deployment's project id, set by Vercel (read by [`VerifierBuilder::defaults_from_env`]).
+const PROJECT_ID_ENV: &str = "VERCEL_PROJECT_ID";
+/// The deployment's target environment (custom environments included), set by Vercel.
+const TARGET_ENV_ENV: &str = "VERCEL_TARGET_ENV";
+/// The deployment's environment (`production`, `preview`, `development`), set by Vercel.
+const VERCEL_ENV_ENV: &str = "VERCEL_ENV";
+
 /// Which issuer a token must come from.
 ///
 /// The `iss` claim must equal the issuer *exactly*: `{base}/{team_slug}` in team mode,
 /// `{base}` in global mode, where `{base}` is `https://oidc.vercel.com` unless overridden
-/// ([`VerifierBuilder::issuer_base_url`]).
+/// ([`VerifierBuilder::issuer_base_url`]). Look-alikes such as
+/// `https://oidc.vercel.com.evil.example`, `https://oidc.vercel.com/acme/` or another team's
+/// issuer never match.
+///
+/// Each issuer has its own key set (`{issuer}/.well-known/jwks`): a token is verified only with
+/// the keys of the issuer its `iss` names, never with the other issuer's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExpectedIssuer {
     /// Team mode: `https://oidc.vercel.com/<team_slug>`.
     Team(String),
     /// Global mode: `https://oidc.vercel.com`.
     Global,
+    /// Either form, for a project whose issuer mode may change (or a receiver of several
+    /// projects of one team): `https://oidc.vercel.com/<team_slug>`, or
+    /// `https://oidc.vercel.com` with the `owner` claim equal to `<team_slug>` (the global
+    /// issuer is every team's, so its tokens are pinned to the team by `owner`; another
+    /// team's global token fails with [`VerifyError::TeamMismatch`](super::VerifyError::TeamMismatch)).
+    TeamOrGlobal(String),
 }
 
 impl ExpectedIssuer {
@@ -46,6 +67,25 @@ impl ExpectedIssuer {
     /// Global mode.
     pub fn global() -> Self {
         Self::Global
+    }
+
+    /// Team or global mode for `team_slug`; see [`ExpectedIssuer::TeamOrGlobal`].
+    ///
+    /// ```
+    /// use vercel_oidc::verify::{Constraint, ExpectedIssuer, Verifier};
+    /// let verifier = Verifier::builder(ExpectedIssuer::team_or_global("acme"), "https://api.example.com")
+    ///     .project_id("prj_123")
+    ///     .environment(Constraint::Any)
+    ///     .owner_id(Constraint::Any)
+    ///     .build()?;
+    /// assert_eq!(
+    ///     verifier.issuers().collect::<Vec<_>>(),
+    ///     ["https://oidc.vercel.com/acme", "https://oidc.vercel.com"]
+    /// );
+    /// # Ok::<(), vercel_oidc::verify::VerifierConfigError>(())
+    /// ```
+    pub fn team_or_global(team_slug: impl Into<String>) -> Self {
+        Self::TeamOrGlobal(team_slug.into())
     }
 }
 
@@ -117,6 +157,9 @@ impl From<Environment> for Constraint {
     }
 }
 
+/// The `project_id`, `environment` and `owner_id` decisions (`None`: undecided).
+type Decisions = (Option<Constraint>, Option<Constraint>, Option<Constraint>);
+
 /// Builder for [`Verifier`]; see [`Verifier::builder`].
 #[derive(Debug, Clone)]
 pub struct VerifierBuilder {
@@ -130,6 +173,8 @@ pub struct VerifierBuilder {
     max_token_len: usize,
     jwks_max_age: Duration,
     jwks_cooldown: Duration,
+    /// [`VerifierBuilder::defaults_from_env`] was called.
+    defaults_from_env: bool,
 }
 
 impl VerifierBuilder {
@@ -146,7 +191,48 @@ impl VerifierBuilder {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             jwks_cooldown: DEFAULT_JWKS_COOLDOWN,
+            defaults_from_env: false,
         }
+    }
+
+    /// Takes the constraints this deployment implies from its environment, as
+    /// `verifyVercelOidcToken` of `@vercel/oidc` does: tokens of *this* Vercel project and
+    /// environment (a service called by its own deployment's functions).
+    ///
+    /// When [`build`](Self::build) runs, each constraint not set explicitly (explicit setters
+    /// win, whatever their order) is read through the builder's [`Env`]:
+    ///
+    /// | constraint | variable | required |
+    /// |---|---|---|
+    /// | `project_id` | `VERCEL_PROJECT_ID` | yes |
+    /// | `environment` | `VERCEL_TARGET_ENV`, else `VERCEL_ENV` | yes |
+    /// | `owner_id` | none: [`Constraint::Any`] when `project_id` is pinned (a project id belongs to one team) | |
+    ///
+    /// A missing or empty variable is [`VerifierConfigError::MissingEnv`] naming it; it never
+    /// turns into "any". A wildcard project (`.project_id(Constraint::Any)`) leaves `owner_id`
+    /// undecided, so it must be pinned (or said to be `Any`) explicitly; the audience is always
+    /// pinned. Defaults to off: every constraint must be set.
+    ///
+    /// ```
+    /// use vercel_oidc::Env;
+    /// use vercel_oidc::verify::{ExpectedIssuer, Verifier, VerifierConfigError};
+    /// let env = Env::from_pairs([("VERCEL_PROJECT_ID", "prj_123"), ("VERCEL_ENV", "preview")]);
+    /// let verifier = Verifier::builder(ExpectedIssuer::team("acme"), "https://api.example.com")
+    ///     .env(env)
+    ///     .defaults_from_env()
+    ///     .build()?;
+    /// # let _ = verifier;
+    /// let err = Verifier::builder(ExpectedIssuer::team("acme"), "https://api.example.com")
+    ///     .env(Env::from_pairs([("VERCEL_ENV", "preview")]))
+    ///     .defaults_from_env()
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, VerifierConfigError::MissingEnv { variable: "VERCEL_PROJECT_ID", .. }));
+    /// # Ok::<(), VerifierConfigError>(())
+    /// ```
+    pub fn defaults_from_env(mut self) -> Self {
+        self.defaults_from_env = true;
+        self
     }
 
     /// Allowed `project_id`s. **Required decision** (no default): a value, a list
@@ -252,9 +338,10 @@ impl VerifierBuilder {
             }
             Some(c) => Ok(c),
         };
-        let project_id = decided(self.project_id, ConstrainedClaim::ProjectId)?;
-        let environment = decided(self.environment, ConstrainedClaim::Environment)?;
-        let owner_id = decided(self.owner_id, ConstrainedClaim::OwnerId)?;
+        let (project_id, environment, owner_id) = self.constraints_from_env()?;
+        let project_id = decided(project_id, ConstrainedClaim::ProjectId)?;
+        let environment = decided(environment, ConstrainedClaim::Environment)?;
+        let owner_id = decided(owner_id, ConstrainedClaim::OwnerId)?;
         if self.audience.is_empty() {
             return Err(VerifierConfigError::EmptyAudience);
         }
@@ -272,15 +359,21 @@ impl VerifierBuilder {
         }
         let base = self.config.issuer_url();
         let base = check_base_url(&base)?;
-        let issuer = match &self.issuer {
-            ExpectedIssuer::Global => base.to_owned(),
-            ExpectedIssuer::Team(slug) => {
-                let path_safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-                if slug.is_empty() || slug.starts_with('.') || !slug.chars().all(path_safe) {
-                    return Err(VerifierConfigError::InvalidTeamSlug);
-                }
-                format!("{base}/{slug}")
+        let team_issuer = |slug: &str| {
+            let path_safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+            if slug.is_empty() || slug.starts_with('.') || !slug.chars().all(path_safe) {
+                return Err(VerifierConfigError::InvalidTeamSlug);
             }
+            Ok(format!("{base}/{slug}"))
+        };
+        // (issuer, the `owner` a token of it must have)
+        let issuers: Vec<(String, Option<&str>)> = match &self.issuer {
+            ExpectedIssuer::Global => vec![(base.to_owned(), None)],
+            ExpectedIssuer::Team(slug) => vec![(team_issuer(slug)?, None)],
+            ExpectedIssuer::TeamOrGlobal(slug) => vec![
+                (team_issuer(slug)?, None),
+                (base.to_owned(), Some(slug.as_str())),
+            ],
         };
         let roots = self
             .config
@@ -293,15 +386,23 @@ impl VerifierBuilder {
                 .map_err(VerifierConfigError::Client)?,
         };
         let clock = self.config.clock().clone();
-        let jwks = Jwks::new(
-            format!("{issuer}/.well-known/jwks"),
-            client,
-            clock.clone(),
-            self.jwks_max_age,
-            self.jwks_cooldown,
-        );
+        let issuers = issuers
+            .into_iter()
+            .map(|(issuer, owner)| AcceptedIssuer {
+                // Each issuer's own key set: a global token is never checked with the team's
+                // keys, nor the reverse.
+                jwks: Arc::new(Jwks::new(
+                    format!("{issuer}/.well-known/jwks"),
+                    client.clone(),
+                    clock.clone(),
+                    self.jwks_max_age,
+                    self.jwks_cooldown,
+                )),
+                issuer: issuer.into_boxed_str(),
+                owner: owner.map(Into::into),
+            })
+            .collect();
         let rules = ClaimRules {
-            issuer: issuer.into_boxed_str(),
             audience: self.audience.into_boxed_str(),
             project_id,
             environment,
@@ -309,7 +410,51 @@ impl VerifierBuilder {
             // At most 600 000 (checked above).
             leeway_ms: i128::try_from(self.leeway.as_millis()).unwrap_or(i128::MAX),
         };
-        Ok(Verifier::from_parts(rules, self.max_token_len, clock, jwks))
+        Ok(Verifier::from_parts(
+            issuers,
+            rules,
+            self.max_token_len,
+            clock,
+        ))
+    }
+
+    /// The three constraints, with those left unset taken from the environment when
+    /// [`Self::defaults_from_env`] was called.
+    fn constraints_from_env(&self) -> Result<Decisions, VerifierConfigError> {
+        let (mut project_id, mut environment, mut owner_id) = (
+            self.project_id.clone(),
+            self.environment.clone(),
+            self.owner_id.clone(),
+        );
+        if !self.defaults_from_env {
+            return Ok((project_id, environment, owner_id));
+        }
+        let env = self.config.env();
+        if project_id.is_none() {
+            let value =
+                env.get_non_empty(PROJECT_ID_ENV)
+                    .ok_or(VerifierConfigError::MissingEnv {
+                        variable: PROJECT_ID_ENV,
+                        claim: ConstrainedClaim::ProjectId,
+                    })?;
+            project_id = Some(Constraint::one(value));
+        }
+        if environment.is_none() {
+            let value = env
+                .get_non_empty(TARGET_ENV_ENV)
+                .or_else(|| env.get_non_empty(VERCEL_ENV_ENV))
+                .ok_or(VerifierConfigError::MissingEnv {
+                    variable: "VERCEL_TARGET_ENV or VERCEL_ENV",
+                    claim: ConstrainedClaim::Environment,
+                })?;
+            environment = Some(Constraint::one(value));
+        }
+        // A pinned project pins its team; a wildcard project does not, so then the owner stays
+        // a decision of the caller.
+        if owner_id.is_none() && matches!(project_id, Some(Constraint::OneOf(_))) {
+            owner_id = Some(Constraint::Any);
+        }
+        Ok((project_id, environment, owner_id))
     }
 }
 

@@ -97,9 +97,17 @@ pub enum VerifyError {
         claim: &'static str,
     },
 
-    /// `iss` is not exactly the pinned issuer.
+    /// `iss` is not exactly the pinned issuer (or, with
+    /// [`ExpectedIssuer::TeamOrGlobal`](super::ExpectedIssuer::TeamOrGlobal), neither of the two).
     #[error("the token's issuer is not the expected issuer")]
     IssuerMismatch,
+
+    /// A token from the global issuer, verified with
+    /// [`ExpectedIssuer::TeamOrGlobal`](super::ExpectedIssuer::TeamOrGlobal), whose `owner` is
+    /// not the expected team: the global issuer is shared by every team, so its tokens are
+    /// pinned to the team by `owner`.
+    #[error("the token's team (owner) is not the expected team")]
+    TeamMismatch,
 
     /// `aud` does not contain the expected audience.
     #[error("the token's audience is not the expected audience")]
@@ -137,8 +145,40 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// `true` when the token itself is not acceptable (answer `401 Unauthorized`); `false` when
+    /// the verifier could not check it because the issuer's key set is unavailable (answer
+    /// `503 Service Unavailable`: the caller's token may well be valid).
+    ///
+    /// This is the split `@vercel/oidc` makes with its `ERR_VERCEL_OIDC_TOKEN_VALIDATION` code.
+    /// [`VerifyLayer`](super::VerifyLayer) and the axum extractor answer exactly this way.
+    ///
+    /// ```
+    /// use vercel_oidc::verify::VerifyError;
+    /// assert!(VerifyError::Expired.is_rejection());
+    /// assert!(VerifyError::InvalidSignature.is_rejection());
+    /// ```
+    pub fn is_rejection(&self) -> bool {
+        !matches!(self, Self::KeysUnavailable { .. })
+    }
+
+    /// The HTTP status a receiving API answers with: `401` for a [rejection](Self::is_rejection),
+    /// `503` when the token could not be checked.
+    ///
+    /// ```
+    /// use vercel_oidc::verify::VerifyError;
+    /// assert_eq!(VerifyError::UnknownKeyId.http_status(), http::StatusCode::UNAUTHORIZED);
+    /// ```
+    pub fn http_status(&self) -> http::StatusCode {
+        if self.is_rejection() {
+            http::StatusCode::UNAUTHORIZED
+        } else {
+            http::StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+
     /// `true` when the failure is on the verifier's side (the key set could not be fetched),
-    /// not a problem with the token: retrying later may succeed.
+    /// not a problem with the token, and retrying later may succeed (a transport error, `429`
+    /// or a `5xx`). Every transient error is also not a [rejection](Self::is_rejection).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::KeysUnavailable { kind, .. } => kind.is_transient(),
@@ -198,6 +238,18 @@ pub enum VerifierConfigError {
     #[error("the list of allowed `{claim}` values is empty or has an empty value")]
     EmptyConstraint {
         /// The claim with the empty list.
+        claim: ConstrainedClaim,
+    },
+
+    /// [`super::VerifierBuilder::defaults_from_env`] was asked for a constraint, and its
+    /// variable is unset or empty.
+    #[error(
+        "{variable} is not set: set it, or decide `{claim}` explicitly (a value, a list, or Constraint::Any)"
+    )]
+    MissingEnv {
+        /// The variable(s) read, e.g. `"VERCEL_PROJECT_ID"`.
+        variable: &'static str,
+        /// The claim it would have decided.
         claim: ConstrainedClaim,
     },
 

@@ -7,8 +7,9 @@
 //!   attempt; within the cooldown it is rejected at once. A random-`kid` flood costs at most
 //!   one request to the issuer per cooldown.
 //! - **Single flight**: every caller that needs a fetch shares the one in flight.
-//! - **Failures**: a failed refresh keeps the previous keys (logged at `warn`); only with no keys
-//!   at all does verification fail with [`VerifyError::KeysUnavailable`].
+//! - **Failures**: a failed refresh keeps the previous keys (logged at `warn`); verification
+//!   fails with [`VerifyError::KeysUnavailable`] only with no keys at all, or for a `kid` the
+//!   cached keys lack while the last fetch failed (it may be the issuer's new key).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -238,10 +239,21 @@ impl Jwks {
         self.state().inflight.is_some()
     }
 
+    /// The error of the last fetch, if it failed (cleared by a successful one).
+    pub(crate) fn last_error(&self) -> Option<VerifyError> {
+        self.state().last_error.clone()
+    }
+
     /// Waits for a key set: joins the fetch in flight or starts one. With no cached keys, a
     /// failed fetch is retried no sooner than 1 s (or the cooldown) after the last attempt;
     /// until then the last error is returned.
-    pub(crate) async fn wait_for_keys(self: &Arc<Self>) -> Result<Arc<KeySet>, VerifyError> {
+    ///
+    /// When the fetch failed but keys are cached, those are returned with the fetch's error, so
+    /// a caller whose `kid` is still missing can say "could not check" rather than "unknown
+    /// key".
+    pub(crate) async fn wait_for_keys(
+        self: &Arc<Self>,
+    ) -> Result<(Arc<KeySet>, Option<VerifyError>), VerifyError> {
         let now = self.now_ms();
         let fetch = {
             let state = self.state();
@@ -253,7 +265,7 @@ impl Jwks {
                     if let Some(keys) = self.keys.load_full()
                         && !self.cooldown_passed(now, self.cooldown_ms)
                     {
-                        return Ok(keys);
+                        return Ok((keys, None));
                     }
                     let retry_gap = self.cooldown_ms.min(NO_KEYS_RETRY_MS);
                     let no_keys = self.keys.load().is_none();
@@ -272,9 +284,12 @@ impl Jwks {
         };
         let result = fetch.await;
         match result {
-            Ok(set) => Ok(set),
+            Ok(set) => Ok((set, None)),
             // A failed refresh keeps serving the previous keys.
-            Err(e) => self.keys.load_full().ok_or(e),
+            Err(e) => match self.keys.load_full() {
+                Some(keys) => Ok((keys, Some(e))),
+                None => Err(e),
+            },
         }
     }
 
@@ -424,8 +439,9 @@ mod tests {
         ));
         jwks.refresh().await.expect("first fetch");
         assert_eq!(issuer.requests(Endpoint::Jwks), 1);
-        let keys = jwks.wait_for_keys().await.expect("keys");
+        let (keys, failed) = jwks.wait_for_keys().await.expect("keys");
         assert!(keys.len() > 0);
+        assert!(failed.is_none());
         assert_eq!(
             issuer.requests(Endpoint::Jwks),
             1,

@@ -81,12 +81,11 @@ pub(super) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, VerifyErr
 }
 
 impl Parsed<'_> {
-    /// Checks the RS256 signature with `key`, then decodes the claims (unchecked).
+    /// Checks the RS256 signature with `key`.
     ///
     /// # Errors
-    /// [`VerifyError::InvalidSignature`], or [`VerifyError::Malformed`] for a payload that is
-    /// not a claims object.
-    pub(super) fn verified_claims(&self, key: &DecodingKey) -> Result<Claims, VerifyError> {
+    /// [`VerifyError::InvalidSignature`].
+    pub(super) fn check_signature(&self, key: &DecodingKey) -> Result<(), VerifyError> {
         let valid = jsonwebtoken::crypto::verify(
             self.signature,
             self.signing_input.as_bytes(),
@@ -94,9 +93,18 @@ impl Parsed<'_> {
             jsonwebtoken::Algorithm::RS256,
         )
         .unwrap_or(false);
-        if !valid {
-            return Err(VerifyError::InvalidSignature);
+        if valid {
+            Ok(())
+        } else {
+            Err(VerifyError::InvalidSignature)
         }
+    }
+
+    /// Decodes the claims, *without* looking at the signature.
+    ///
+    /// # Errors
+    /// [`VerifyError::Malformed`] for a payload that is not a claims object.
+    pub(super) fn unverified_claims(&self) -> Result<Claims, VerifyError> {
         let map = crate::token::decode_json_part(self.payload, "payload")
             .map_err(VerifyError::Malformed)?;
         Claims::from_json_object(map).map_err(VerifyError::Malformed)

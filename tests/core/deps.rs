@@ -73,7 +73,9 @@ const LOCAL_DEV: &[&str] = &["fs4", "tempfile"];
 
 #[test]
 fn no_aws_or_azure_crate_with_any_feature() {
-    let all = tree(Some("local-dev,exchange,layer,verifier,bearer"));
+    let all = tree(Some(
+        "local-dev,exchange,layer,verifier,axum,bearer,bearer-tower,bearer-reqwest-middleware",
+    ));
     let offenders: Vec<&String> = all
         .iter()
         .filter(|c| {
@@ -101,6 +103,7 @@ fn a_token_only_consumer_builds_no_http_stack() {
     assert_absent(&lean, "no features", HTTP_STACK);
     assert_absent(&lean, "no features", LOCAL_DEV);
     assert_absent(&lean, "no features", &["jsonwebtoken", "lru", "tower"]);
+    assert_absent(&lean, "no features", &["axum-core", "reqwest-middleware"]);
 }
 
 #[test]
@@ -108,7 +111,13 @@ fn a_receiving_api_builds_the_verifier_and_nothing_of_local_dev() {
     let verifier = tree(Some("verifier"));
     assert_present(&verifier, "verifier", &["jsonwebtoken", "reqwest", "tower"]);
     assert_absent(&verifier, "verifier", LOCAL_DEV);
-    assert_absent(&verifier, "verifier", &["lru"]);
+    assert_absent(&verifier, "verifier", &["lru", "axum-core", "axum"]);
+
+    // The extractor needs axum's extractor traits, not axum's router or server.
+    let axum = tree(Some("axum"));
+    assert_present(&axum, "axum", &["axum-core", "jsonwebtoken", "tower"]);
+    assert_absent(&axum, "axum", &["axum", "matchit"]);
+    assert_absent(&axum, "axum", LOCAL_DEV);
 }
 
 #[test]
@@ -129,12 +138,74 @@ fn each_feature_brings_only_its_own_dependencies() {
     let bearer = tree(Some("bearer"));
     assert_present(&bearer, "bearer", &["reqwest"]);
     assert_absent(&bearer, "bearer", LOCAL_DEV);
-    assert_absent(&bearer, "bearer", &["jsonwebtoken", "lru"]);
+    assert_absent(
+        &bearer,
+        "bearer",
+        &["jsonwebtoken", "lru", "reqwest-middleware"],
+    );
+
+    // The tower bearer layer is for any `http::Request` client: no HTTP stack of its own.
+    let bearer_tower = tree(Some("bearer-tower"));
+    assert_present(&bearer_tower, "bearer-tower", &["tower"]);
+    assert_absent(&bearer_tower, "bearer-tower", HTTP_STACK);
+    assert_absent(&bearer_tower, "bearer-tower", LOCAL_DEV);
+    assert_absent(&bearer_tower, "bearer-tower", &["jsonwebtoken", "lru"]);
+
+    let middleware = tree(Some("bearer-reqwest-middleware"));
+    assert_present(
+        &middleware,
+        "bearer-reqwest-middleware",
+        &["reqwest-middleware", "reqwest"],
+    );
+    assert_absent(&middleware, "bearer-reqwest-middleware", LOCAL_DEV);
+    assert_absent(
+        &middleware,
+        "bearer-reqwest-middleware",
+        &["jsonwebtoken", "lru"],
+    );
+}
+
+/// reqwest-middleware's reqwest is the workspace's: one reqwest in the tree, so
+/// `BearerAuth`'s `Middleware` impl fits the user's `reqwest::Client`.
+#[test]
+fn reqwest_middleware_shares_the_workspace_reqwest() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--package",
+            "vercel-oidc",
+            "--no-default-features",
+            "--features",
+            "bearer-reqwest-middleware",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--duplicates",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success());
+    let duplicates = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        !duplicates
+            .lines()
+            .any(|l| l.starts_with("reqwest ") || l.starts_with("reqwest v")),
+        "two reqwest versions: {duplicates}"
+    );
 }
 
 #[test]
 fn the_default_is_a_credential_users_build() {
     let default = tree(None);
     assert_present(&default, "default", &["fs4", "lru", "reqwest", "tower"]);
-    assert_absent(&default, "default", &["jsonwebtoken"]);
+    assert_absent(
+        &default,
+        "default",
+        &["jsonwebtoken", "axum-core", "reqwest-middleware"],
+    );
 }

@@ -7,19 +7,18 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use http::header::WWW_AUTHENTICATE;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response};
 use tower::Service;
 
-use super::{HeaderProblem, log_rejection};
+use super::{Denial, log_rejection};
 use crate::token::Claims;
 use crate::verify::{VerifiedClaims, VerifyError};
 
 type Verification = BoxFuture<'static, Result<Claims, VerifyError>>;
 
 pin_project_lite::pin_project! {
-    /// Response future of [`super::VerifyService`]: a `401`, the inner service's future, or a
-    /// verification that waits for the issuer's key set and then calls the inner service.
+    /// Response future of [`super::VerifyService`]: a `401` or `503`, the inner service's
+    /// future, or a verification that waits for the issuer's key set and then calls the inner service.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
@@ -35,7 +34,7 @@ pin_project_lite::pin_project! {
     where
         S: Service<Request<B>>,
     {
-        Unauthorized { challenge: &'static str },
+        Denied { denial: Denial },
         Verifying {
             verification: Verification,
             request: Option<Request<B>>,
@@ -45,30 +44,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// `WWW-Authenticate` without a token (RFC 6750 §3).
-const CHALLENGE_NO_TOKEN: &str = "Bearer";
-/// `WWW-Authenticate` for a token that did not verify; no detail (RFC 6750 §3.1).
-const CHALLENGE_INVALID: &str = "Bearer error=\"invalid_token\"";
-
 impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(super) fn unauthorized(problem: HeaderProblem) -> Self {
-        let challenge = match problem {
-            HeaderProblem::Missing | HeaderProblem::OtherScheme => CHALLENGE_NO_TOKEN,
-            HeaderProblem::Unusable => CHALLENGE_INVALID,
-        };
+    pub(super) fn denied(denial: Denial) -> Self {
         Self {
-            state: State::Unauthorized { challenge },
-        }
-    }
-
-    pub(super) fn invalid_token() -> Self {
-        Self {
-            state: State::Unauthorized {
-                challenge: CHALLENGE_INVALID,
-            },
+            state: State::Denied { denial },
         }
     }
 
@@ -89,15 +71,6 @@ where
     }
 }
 
-fn unauthorized_response<ResBody: Default>(challenge: &'static str) -> Response<ResBody> {
-    let mut response = Response::new(ResBody::default());
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response
-        .headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    response
-}
-
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
@@ -109,8 +82,8 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Unauthorized { challenge } => {
-                    return Poll::Ready(Ok(unauthorized_response(challenge)));
+                StateProj::Denied { denial } => {
+                    return Poll::Ready(Ok(denial.response()));
                 }
                 StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Verifying {
@@ -128,13 +101,13 @@ where
                         }
                         (Err(error), _, _) => {
                             log_rejection(&error);
-                            State::Unauthorized {
-                                challenge: CHALLENGE_INVALID,
+                            State::Denied {
+                                denial: Denial::from_error(&error),
                             }
                         }
                         // Polled again after completion: answer 401 rather than panic.
-                        _ => State::Unauthorized {
-                            challenge: CHALLENGE_INVALID,
+                        _ => State::Denied {
+                            denial: Denial::InvalidToken,
                         },
                     };
                     this.state.set(next);

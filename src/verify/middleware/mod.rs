@@ -6,8 +6,8 @@ mod layer;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt as _;
-use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use tower::Service;
 
 use super::{VerifiedClaims, Verifier, VerifyError};
@@ -16,12 +16,16 @@ pub use future::ResponseFuture;
 pub use layer::VerifyLayer;
 
 /// The service made by [`VerifyLayer`]: verifies the bearer token, then calls the inner
-/// service with [`VerifiedClaims`] in the request's extensions, or answers `401`.
+/// service with [`VerifiedClaims`] in the request's extensions, or answers `401` (the token is
+/// not acceptable) or `503` (it could not be checked), as [`VerifyError::is_rejection`] tells.
 ///
 /// The `401` carries `WWW-Authenticate: Bearer` (no bearer credentials: no `Authorization`
 /// header, or another scheme, RFC 6750 §3.1) or `WWW-Authenticate: Bearer error="invalid_token"`
-/// (a bearer token that is malformed or did not verify), and an empty body. Why a token was
-/// rejected is logged at `debug` (never the token), not sent to the client.
+/// (a bearer token that is malformed or did not verify), and an empty body. The `503` (the
+/// issuer's key set could not be fetched and none is cached) has an empty body and no
+/// challenge: the caller's token may be fine, and retrying later may succeed. Why a token was
+/// rejected is logged at `debug` (never the token), a `503` at `warn`; neither is sent to the
+/// client.
 #[derive(Debug, Clone)]
 pub struct VerifyService<S> {
     inner: S,
@@ -49,6 +53,66 @@ pub(super) enum HeaderProblem {
     /// Several `Authorization` headers, no token after `Bearer`, a value that is not visible
     /// ASCII, or far too long.
     Unusable,
+}
+
+/// What a request without verified claims is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Denial {
+    /// `401`, `WWW-Authenticate: Bearer`: no bearer credentials at all.
+    NoToken,
+    /// `401`, `WWW-Authenticate: Bearer error="invalid_token"`.
+    InvalidToken,
+    /// `503`: the token could not be checked.
+    Unavailable,
+}
+
+/// `WWW-Authenticate` without a token (RFC 6750 §3).
+const CHALLENGE_NO_TOKEN: &str = "Bearer";
+/// `WWW-Authenticate` for a token that did not verify; no detail (RFC 6750 §3.1).
+const CHALLENGE_INVALID: &str = "Bearer error=\"invalid_token\"";
+
+impl Denial {
+    pub(super) fn from_header(problem: HeaderProblem) -> Self {
+        match problem {
+            HeaderProblem::Missing | HeaderProblem::OtherScheme => Self::NoToken,
+            HeaderProblem::Unusable => Self::InvalidToken,
+        }
+    }
+
+    pub(super) fn from_error(error: &VerifyError) -> Self {
+        if error.is_rejection() {
+            Self::InvalidToken
+        } else {
+            Self::Unavailable
+        }
+    }
+
+    pub(super) fn status(self) -> StatusCode {
+        match self {
+            Self::NoToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub(super) fn challenge(self) -> Option<&'static str> {
+        match self {
+            Self::NoToken => Some(CHALLENGE_NO_TOKEN),
+            Self::InvalidToken => Some(CHALLENGE_INVALID),
+            Self::Unavailable => None,
+        }
+    }
+
+    /// The response: the status, the challenge if any, an empty body.
+    pub(super) fn response<ResBody: Default>(self) -> Response<ResBody> {
+        let mut response = Response::new(ResBody::default());
+        *response.status_mut() = self.status();
+        if let Some(challenge) = self.challenge() {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
 }
 
 /// The bare token of the one `Authorization: Bearer <token>` header.
@@ -99,7 +163,7 @@ where
         let outcome = match bearer_token(request.headers(), max_len) {
             Err(problem) => {
                 tracing::debug!(?problem, "verify layer: no usable bearer token");
-                return ResponseFuture::unauthorized(problem);
+                return ResponseFuture::denied(Denial::from_header(problem));
             }
             // Warm path: verified with the cached keys, no allocation for the future.
             Ok(token) => self.verifier.verify_cached(token),
@@ -137,11 +201,11 @@ where
     S: Service<Request<B>>,
 {
     log_rejection(error);
-    ResponseFuture::invalid_token()
+    ResponseFuture::denied(Denial::from_error(error))
 }
 
 pub(super) fn log_rejection(error: &VerifyError) {
-    if error.is_transient() {
+    if !error.is_rejection() {
         tracing::warn!(reason = %error, "verify layer: could not verify the bearer token");
     } else {
         tracing::debug!(reason = %error, "verify layer: rejected the bearer token");

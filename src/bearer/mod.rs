@@ -6,13 +6,23 @@
 //! **sensitive** header (`HeaderValue::set_sensitive`, as reqwest's own `bearer_auth` does), so
 //! HTTP logging layers redact it. A fresh token is taken for every request.
 //!
-//! This is the one module of the core crate whose API names `reqwest` types; everything else
-//! is independent of the HTTP client. For another client, use [`BearerAuth::header_value`].
+//! One `BearerAuth`, every client; each way is its own cargo feature:
 //!
-//! On the receiving side, verify the token with [`crate::verify::Verifier`].
+//! | client | feature | how |
+//! |---|---|---|
+//! | reqwest 0.13 | `bearer` | `client.get(url).vercel_oidc_bearer(&auth).await?` (`RequestBuilderExt`) |
+//! | reqwest-middleware 0.5 | `bearer-reqwest-middleware` | `ClientBuilder::new(client).with(auth)` (`BearerAuth` is a `Middleware`) |
+//! | any tower `Service<http::Request<B>>` (hyper-util, reqwest 0.12 wrapped in tower, …) | `bearer-tower` | `ServiceBuilder::new().layer(BearerLayer::new(auth))` |
+//! | anything else | any of them | [`BearerAuth::header_value`] |
+//!
+//! Only the `bearer` and `bearer-reqwest-middleware` features put reqwest types into this
+//! crate's API; `bearer-tower` has no reqwest at all.
+//!
+//! On the receiving side, verify the token with `vercel_oidc::verify::Verifier` (feature
+//! `verifier`).
 //!
 //! ```no_run
-//! use vercel_oidc::bearer::BearerAuth;
+//! use vercel_oidc::bearer::{BearerAuth, RequestBuilderExt as _};
 //! use vercel_oidc::{AudienceExchange, ExchangeRequest};
 //!
 //! # async fn call() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,8 +30,9 @@
 //!     // optional: a token whose `aud` is your API (the default aud is https://vercel.com/<team>)
 //!     .exchange(AudienceExchange::builder().build()?, ExchangeRequest::new("https://api.example.com"));
 //! let client = reqwest::Client::new();
-//! let response = auth
-//!     .apply(client.get("https://api.example.com/orders"))
+//! let response = client
+//!     .get("https://api.example.com/orders")
+//!     .vercel_oidc_bearer(&auth)
 //!     .await?
 //!     .send()
 //!     .await?;
@@ -29,8 +40,21 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "bearer")]
+mod ext;
+#[cfg(feature = "bearer-reqwest-middleware")]
+mod middleware;
+#[cfg(feature = "bearer-tower")]
+mod service;
+
+#[cfg(feature = "bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bearer")))]
+pub use ext::RequestBuilderExt;
+#[cfg(feature = "bearer-tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bearer-tower")))]
+pub use service::{BearerFuture, BearerLayer, BearerService, BearerServiceError};
+
 use http::HeaderValue;
-use http::header::AUTHORIZATION;
 
 use crate::chain::VercelTokenSource;
 use crate::error::Error;
@@ -78,8 +102,7 @@ impl BearerAuth {
         self.source.token().await
     }
 
-    /// `Bearer <token>` for the current token, marked sensitive: for HTTP clients other than
-    /// reqwest.
+    /// `Bearer <token>` for the current token, marked sensitive: for any HTTP client.
     ///
     /// # Security
     /// The value is a bearer credential; do not log it.
@@ -89,33 +112,6 @@ impl BearerAuth {
     pub async fn header_value(&self) -> Result<HeaderValue, Error> {
         let token = self.token().await?;
         Ok(bearer_header_value(&token))
-    }
-
-    /// Sets `Authorization: Bearer <token>` (sensitive) on `request`, replacing any
-    /// `Authorization` header set before.
-    ///
-    /// # Errors
-    /// The source's (or the exchange's) error; the request is dropped then.
-    pub async fn apply(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, Error> {
-        let value = self.header_value().await?;
-        // `headers` replaces same-named headers (`header` would append a second one).
-        let mut headers = http::HeaderMap::with_capacity(1);
-        headers.insert(AUTHORIZATION, value);
-        Ok(request.headers(headers))
-    }
-
-    /// Sets `Authorization: Bearer <token>` (sensitive) on a built `request`, replacing any
-    /// `Authorization` header.
-    ///
-    /// # Errors
-    /// The source's (or the exchange's) error; the request is left unchanged then.
-    pub async fn apply_to(&self, request: &mut reqwest::Request) -> Result<(), Error> {
-        let value = self.header_value().await?;
-        request.headers_mut().insert(AUTHORIZATION, value);
-        Ok(())
     }
 }
 
@@ -142,7 +138,7 @@ mod tests {
     use crate::test_util::jwt_expiring_in;
 
     #[tokio::test]
-    async fn header_is_sensitive_and_replaces_earlier_authorization() {
+    async fn header_is_sensitive_and_says_bearer() {
         let raw = jwt_expiring_in(600);
         let auth = BearerAuth::new(FixedTokenSource::new(
             OidcToken::parse(raw.clone()).expect("token"),
@@ -152,26 +148,7 @@ mod tests {
         assert_eq!(value.to_str().expect("ascii"), format!("Bearer {raw}"));
         assert!(!format!("{value:?}").contains(&raw), "{value:?}");
         assert!(!format!("{auth:?}").contains(&raw));
-
-        let client = reqwest::Client::new();
-        let request = auth
-            .apply(
-                client
-                    .get("http://127.0.0.1:9/")
-                    .header(AUTHORIZATION, "Basic old"),
-            )
-            .await
-            .expect("applied")
-            .build()
-            .expect("request");
-        let all: Vec<_> = request.headers().get_all(AUTHORIZATION).iter().collect();
-        assert_eq!(all.len(), 1);
-        assert!(all[0].is_sensitive());
-        assert_eq!(all[0].to_str().expect("ascii"), format!("Bearer {raw}"));
-
-        let mut built = client.get("http://127.0.0.1:9/").build().expect("request");
-        auth.apply_to(&mut built).await.expect("applied");
-        assert!(built.headers()[AUTHORIZATION].is_sensitive());
+        assert_eq!(auth.token().await.expect("token").expose_secret(), raw);
     }
 
     #[tokio::test]
