@@ -1,6 +1,7 @@
 //! Identities of objects that cannot be compared by value (a leaf module: it imports nothing).
 
 use std::sync::Arc;
+#[cfg(any(test, feature = "__http"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The address of an `Arc`'s object: its identity while it is alive (clones share it).
@@ -10,6 +11,7 @@ pub(crate) fn arc_identity<T: ?Sized>(arc: &Arc<T>) -> usize {
 
 /// A number no other call in this process returns (never 0): the identity of an object's
 /// lineage, kept by its clones.
+#[cfg(any(test, feature = "__http"))]
 pub(crate) fn next_identity() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
