@@ -92,9 +92,18 @@ impl<P: DatabasePool> DatabasePool for IdleTimeout<P> {
 #[cfg(feature = "sqlx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 impl<DB: sqlx::Database> DatabasePool for sqlx::Pool<DB> {
-    /// `PoolOptions::idle_timeout` (sqlx's default is 10 min).
+    /// The longest an idle connection of this pool stays open: `PoolOptions::idle_timeout`
+    /// (sqlx's default is 10 min) plus one period of sqlx's reaper. The reaper runs every
+    /// `min(idle_timeout, max_lifetime)` and closes the connections idle for longer than
+    /// `idle_timeout`, so a connection released just after a run is closed up to one period
+    /// after its idle timeout.
     fn idle_timeout(&self) -> Option<Duration> {
-        self.options().get_idle_timeout()
+        let options = self.options();
+        let idle = options.get_idle_timeout()?;
+        let period = options
+            .get_max_lifetime()
+            .map_or(idle, |lifetime| lifetime.min(idle));
+        Some(idle.saturating_add(period))
     }
 
     fn open_connections(&self) -> usize {

@@ -104,3 +104,44 @@ async fn keep_alive_rules() {
     second.settled().await;
     assert_eq!(start.elapsed(), Duration::from_millis(10_100));
 }
+
+/// sqlx closes idle connections from a reaper that runs every `min(idle_timeout, max_lifetime)`:
+/// the time an idle connection can stay open is the idle timeout plus one such period.
+#[tokio::test]
+async fn sqlx_idle_timeout_includes_one_reaper_period() {
+    let pool = |options: sqlx::postgres::PgPoolOptions| {
+        options
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool connects nowhere")
+    };
+    let idle_only = pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .idle_timeout(Duration::from_secs(2))
+            .max_lifetime(None),
+    );
+    assert_eq!(
+        DatabasePool::idle_timeout(&idle_only),
+        Some(Duration::from_secs(4))
+    );
+    let short_lifetime = pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .idle_timeout(Duration::from_secs(2))
+            .max_lifetime(Duration::from_millis(500)),
+    );
+    assert_eq!(
+        DatabasePool::idle_timeout(&short_lifetime),
+        Some(Duration::from_millis(2_500))
+    );
+    let long_lifetime = pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .idle_timeout(Duration::from_secs(2))
+            .max_lifetime(Duration::from_secs(60)),
+    );
+    assert_eq!(
+        DatabasePool::idle_timeout(&long_lifetime),
+        Some(Duration::from_secs(4))
+    );
+    let no_idle = pool(sqlx::postgres::PgPoolOptions::new().idle_timeout(None));
+    assert_eq!(DatabasePool::idle_timeout(&no_idle), None);
+    assert_eq!(DatabasePool::open_connections(&no_idle), 0);
+}
