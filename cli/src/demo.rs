@@ -8,7 +8,11 @@
 //! 3. an Azure access token from Entra (the HTTPS emulator, or real Entra with `AZURE_TENANT_ID`
 //!    and `AZURE_CLIENT_ID`);
 //! 4. a call to an API on 127.0.0.1 that verifies the token (JWKS, issuer, audience), and a
-//!    forged token it rejects.
+//!    forged token it rejects;
+//! 5. a real `vercel_runtime` function (this binary's hidden `__demo-function`) run under the
+//!    testkit's `VercelHost` as the platform runs it: each invocation's header token becomes AWS
+//!    credentials, `wait_until` updates the Runtime Cache after the response, and the
+//!    invocation ends only once that has settled. Always local (unix only).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,6 +158,7 @@ pub(crate) async fn demo(args: DemoArgs, env: &Env) -> Result<(), Failure> {
     azure_step(&issuer, &token, env, real_token, &args.azure_scope, dir).await?;
     gcp_step(&issuer, &token, env, real_token).await?;
     own_api_step(&issuer, &token, real_token).await?;
+    function_step(&issuer).await?;
 
     println!("\ndone in {}", ms(started.elapsed()));
     Ok(())
@@ -505,5 +510,123 @@ async fn own_api_step(issuer: &Issuer, token: &OidcToken, real: bool) -> Result<
         );
     }
     server.abort();
+    Ok(())
+}
+
+/// Step 5: the production shape, a real function under a local Vercel host.
+#[cfg(unix)]
+async fn function_step(issuer: &Arc<Issuer>) -> Result<(), Failure> {
+    use vercel_oidc_testkit::runtime_cache::{CacheOp, RuntimeCache};
+    use vercel_oidc_testkit::vercel_host::{HostRequest, VercelHost};
+
+    println!("\n5. A Vercel function: vercel_runtime + VercelFunctionsLayer under a local host");
+    let exe = std::env::current_exe().map_err(|e| fail("find this binary")(e.into()))?;
+    let sts = Sts::builder(issuer.team_issuer(), issuer.default_audience())
+        .start()
+        .await
+        .map_err(|e| fail("start the STS emulator")(e.into()))?;
+    let cache = RuntimeCache::start()
+        .await
+        .map_err(|e| fail("start the Runtime Cache emulator")(e.into()))?;
+    let mut host = VercelHost::builder(exe)
+        .arg("__demo-function")
+        // Nothing from this environment (no real token or cloud settings) reaches the function.
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env(
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/vercel-function",
+        )
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL_STS", sts.endpoint_url())
+        .env("AWS_CONFIG_FILE", "/nonexistent/vercel-oidc-demo/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/vercel-oidc-demo/credentials",
+        )
+        .env("RUNTIME_CACHE_ENDPOINT", cache.endpoint())
+        .env("RUNTIME_CACHE_HEADERS", cache.headers_json())
+        .issuer(Arc::clone(issuer))
+        .start()
+        .await
+        .map_err(|e| fail("start the function")(e.into()))?;
+    println!(
+        "   the function serves on {} (VERCEL_DEV_PORT), IPC on VERCEL_IPC_PATH; VERCEL=1",
+        host.base_url()
+    );
+    let mut result = Ok(());
+    for n in 1..=2 {
+        let response = match host.invoke(HostRequest::get("/")).await {
+            Ok(response) => response,
+            Err(e) => {
+                result = Err(fail("invoke the function")(e.into()));
+                break;
+            }
+        };
+        let body: serde_json::Value = response.json().unwrap_or_default();
+        if response.status != 200 {
+            result = Err(Failure::message(format!(
+                "demo step \"function\" failed: the function answered {}: {}",
+                response.status,
+                printable(&response.text())
+            )));
+            break;
+        }
+        let end = match host.wait_for_end(&response.invocation_id).await {
+            Ok(end) => end,
+            Err(e) => {
+                result = Err(fail("wait for the invocation's end")(e.into()));
+                break;
+            }
+        };
+        let written = cache
+            .requests_of(CacheOp::Set)
+            .last()
+            .is_some_and(|set| set.at <= end.at);
+        println!(
+            "   invocation {n}: its own header token (jti {}) → GetCallerIdentity {}; visits {} from the Runtime Cache",
+            printable(body["token_id"].as_str().unwrap_or("-")),
+            printable(body["arn"].as_str().unwrap_or("-")),
+            body["visits"]
+        );
+        println!(
+            "   the response came {} after the request; end came {} after the response, {} the wait_until write",
+            ms(response.responded_at.duration_since(response.sent_at)),
+            ms(end.at.duration_since(response.responded_at)),
+            if written { "after" } else { "BEFORE" }
+        );
+        if !written {
+            result = Err(Failure::message(
+                "demo step \"function\" failed: the invocation ended before its wait_until work",
+            ));
+            break;
+        }
+    }
+    if result.is_ok() {
+        println!(
+            "   STS saw {} AssumeRoleWithWebIdentity call(s) for {} signed call(s): the provider's cache outlives invocations",
+            sts.calls(),
+            sts.caller_identity_calls()
+        );
+    }
+    match host.shutdown().await {
+        Ok(status) if status.success() => println!("   SIGTERM: the function drained and exited"),
+        Ok(status) => println!("   SIGTERM: the function exited with {status}"),
+        Err(e) => {
+            if result.is_ok() {
+                result = Err(fail("stop the function")(e.into()));
+            }
+        }
+    }
+    if result.is_err() {
+        eprintln!("{}", host.stderr());
+    }
+    result
+}
+
+/// Step 5 needs unix sockets and signals.
+#[cfg(not(unix))]
+async fn function_step(_issuer: &Arc<Issuer>) -> Result<(), Failure> {
+    println!("\n5. A Vercel function under a local host: skipped (unix only)");
     Ok(())
 }

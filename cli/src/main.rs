@@ -32,6 +32,8 @@ mod aws_cache;
 mod azure;
 #[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_function;
 mod doctor;
 mod gcp;
 mod token;
@@ -89,6 +91,10 @@ enum Command {
     /// this environment's Vercel token and cloud settings instead.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// The function `demo` runs under its local Vercel host (not for direct use).
+    #[cfg(feature = "demo")]
+    #[command(name = "__demo-function", hide = true)]
+    DemoFunction,
     /// Verify a token against Vercel's JWKS: exit 0 and the claims as JSON when valid, exit 1
     /// and the reason otherwise.
     Verify(verify::VerifyArgs),
@@ -258,6 +264,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => verify::verify(args, &env).await,
             #[cfg(feature = "demo")]
             Command::Demo(args) => demo::demo(args, &env).await,
+            #[cfg(feature = "demo")]
+            Command::DemoFunction => demo_function::serve().await,
             Command::Doctor(args) => doctor::run(args, &env).await,
             Command::Trust(command) => trust::run(command, &env).await,
             // Printed before the runtime started.

@@ -1204,6 +1204,27 @@ async fn demo_walks_the_whole_flow_offline() {
     ] {
         assert!(out.contains(step), "missing {step:?}:\n{out}");
     }
+    // Step 5: a real vercel_runtime function under the local host; the second invocation
+    // reads what the first one's wait_until wrote, and each ended after that write.
+    #[cfg(unix)]
+    {
+        assert!(out.contains("\n5. A Vercel function"), "{out}");
+        assert!(out.contains("visits 0 from the Runtime Cache"), "{out}");
+        assert!(out.contains("visits 1 from the Runtime Cache"), "{out}");
+        assert_eq!(
+            out.matches("after the wait_until write").count(),
+            2,
+            "{out}"
+        );
+        assert!(
+            out.contains("STS saw 1 AssumeRoleWithWebIdentity call(s) for 2 signed call(s)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("SIGTERM: the function drained and exited"),
+            "{out}"
+        );
+    }
     assert!(
         out.contains("STS saw 1 AssumeRoleWithWebIdentity call(s)"),
         "{out}"

@@ -92,6 +92,11 @@ pub use purge::{
 pub use scope::{add_cache_tag, get_deadline, wait_until};
 pub use tags::{MAX_TAG_LEN, MAX_TAGS};
 
+/// The official Rust runtime this crate is built on (`vercel_runtime` 2.4), re-exported so a
+/// function can name `vercel_functions::vercel_runtime::run` without a second dependency line
+/// that could drift to another version.
+pub use vercel_runtime;
+
 /// The request helpers of `@vercel/functions` (`ipAddress`, `geolocation`, `getEnv`), from
 /// `vercel-oidc`.
 pub use vercel_oidc::{Geo, VercelEnv, geolocation, get_env, ip_address};
