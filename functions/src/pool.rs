@@ -14,6 +14,10 @@
 //! maximum duration), else 15 min − 1 s. Each new keep-alive replaces (ends) the pending one, as
 //! in `@vercel/functions`. Only one is pending per process.
 //!
+//! The idle timeout is what [`DatabasePool::idle_timeout`] says: for `sqlx::Pool` that is its
+//! `idle_timeout` plus one period of sqlx's reaper, which closes idle connections only when it
+//! runs (every `min(idle_timeout, max_lifetime)`).
+//!
 //! Inert unless both `VERCEL_URL` and `VERCEL_REGION` are set (on Vercel at run time; not during
 //! builds or locally).
 
