@@ -36,7 +36,10 @@ fn the_readme_functions_are_the_tested_examples() {
         let at = readme
             .find(&block)
             .unwrap_or_else(|| panic!("the README does not show {example} as it is"));
-        assert!(at > quick_start, "{example} is shown before the quick start");
+        assert!(
+            at > quick_start,
+            "{example} is shown before the quick start"
+        );
     }
     // The quick start leads with the production shape.
     let first_section = &readme[quick_start..];
@@ -44,5 +47,8 @@ fn the_readme_functions_are_the_tested_examples() {
         .lines()
         .find(|line| line.starts_with("### "))
         .expect("a subsection");
-    assert_eq!(first_heading, "### A Vercel function (the production shape)");
+    assert_eq!(
+        first_heading,
+        "### A Vercel function (the production shape)"
+    );
 }

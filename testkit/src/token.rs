@@ -131,10 +131,12 @@ impl<'a> TokenBuilder<'a> {
         self
     }
 
-    /// A token that expired a minute ago, issued an hour before that. Defaults to a valid token.
+    /// A token that expired ten minutes ago, issued an hour before that: expired for every
+    /// verifier whose leeway is under ten minutes, also one whose clock is a few seconds behind
+    /// the time of signing. Defaults to a valid token.
     pub fn expired(self) -> Self {
         let now = SystemTime::now();
-        let expires_at = now - Duration::from_secs(60);
+        let expires_at = now - Duration::from_secs(600);
         self.issued_at(expires_at - Duration::from_secs(3600))
             .expires_at(expires_at)
     }

@@ -180,7 +180,7 @@ fn reqwest_middleware_shares_the_workspace_reqwest() {
             "--edges",
             "normal",
             "--prefix",
-            "none",
+            "depth",
             "--format",
             "{p}",
             "--duplicates",
@@ -191,10 +191,14 @@ fn reqwest_middleware_shares_the_workspace_reqwest() {
         .expect("run cargo tree");
     assert!(output.status.success());
     let duplicates = String::from_utf8(output.stdout).expect("utf8");
+    // `--duplicates` prints each duplicated crate (depth 0) with the crates that pull it in
+    // below it (depth 1 and more): only the depth-0 lines are duplicates.
+    let duplicated: Vec<&str> = duplicates
+        .lines()
+        .filter_map(|l| l.strip_prefix('0'))
+        .collect();
     assert!(
-        !duplicates
-            .lines()
-            .any(|l| l.starts_with("reqwest ") || l.starts_with("reqwest v")),
+        !duplicated.iter().any(|l| l.starts_with("reqwest ")),
         "two reqwest versions: {duplicates}"
     );
 }
@@ -208,4 +212,20 @@ fn the_default_is_a_credential_users_build() {
         "default",
         &["jsonwebtoken", "axum-core", "reqwest-middleware"],
     );
+}
+
+/// `cargo tree -p vercel-oidc` as a reader runs it (default edges: normal, build and dev): no
+/// `vercel_runtime` even among the core's dev-dependencies (its examples live in
+/// `vercel-functions`).
+#[test]
+fn vercel_runtime_is_nowhere_in_the_core_tree() {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "--package", "vercel-oidc", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success());
+    let tree = String::from_utf8(output.stdout).expect("utf8");
+    assert!(tree.contains("tokio"), "the tree was read: {tree}");
+    assert!(!tree.contains("vercel_runtime"), "{tree}");
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use vercel_oidc::internal::shared::{SharedKey, process_wide};
 use vercel_oidc::time::SharedClock;
 use vercel_oidc::{AudienceExchange, Env, OidcConfig, SharedTokenSource, TokenSource};
 
@@ -68,6 +69,7 @@ pub struct GcpCredentialsBuilder {
     refresh_window: Option<Duration>,
     max_attempts: Option<u32>,
     attempt_timeout: Option<Duration>,
+    shared: bool,
 }
 
 impl GcpCredentialsBuilder {
@@ -228,7 +230,60 @@ impl GcpCredentialsBuilder {
         self
     }
 
-    /// Checks the settings and builds the credentials. Nothing is fetched until the first use.
+    /// One process-wide instance per configuration: with `true`, every builder with the same
+    /// settings (the same values, the same environment variables read, and the same token
+    /// source, env, clock and HTTP client objects) builds a clone of one [`GcpCredentials`],
+    /// so they share one cache and one exchange per token lifetime, however often a handler
+    /// builds them. [`crate::gcp_credentials`] is shared. Defaults to `false` (each build has
+    /// its own cache).
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Everything that makes two credentials differ (see [`shared`](Self::shared)).
+    fn shared_key(&self) -> SharedKey {
+        let mut key = SharedKey::new("vercel-oidc-gcp");
+        key.opt("audience", self.audience.as_deref())
+            .opt("service_account", self.service_account.as_deref())
+            .debug("without_impersonation", &self.without_impersonation)
+            .list("scopes", &self.scopes)
+            .debug("lifetime", &self.lifetime)
+            .list("delegates", &self.delegates)
+            .opt("token_url", self.token_url.as_deref())
+            .opt("iam_credentials_url", self.iam_credentials_url.as_deref())
+            .opt("quota_project_id", self.quota_project_id.as_deref())
+            .debug("include_email", &self.include_email)
+            .token_source(self.source.as_ref())
+            .opt("exchange_audience", self.exchange_audience.as_deref())
+            .opt("exchange_jti", self.exchange_jti.as_deref())
+            .opt(
+                "audience_exchange",
+                self.audience_exchange
+                    .as_ref()
+                    .map(|e| format!("{e:?}"))
+                    .as_deref(),
+            )
+            .config(&self.config)
+            .debug("refresh_window", &self.refresh_window)
+            .debug("max_attempts", &self.max_attempts)
+            .debug("attempt_timeout", &self.attempt_timeout);
+        let env = self.config.env();
+        for name in [
+            ENV_PROJECT_NUMBER,
+            ENV_POOL_ID,
+            ENV_PROVIDER_ID,
+            ENV_SERVICE_ACCOUNT,
+            vercel_oidc::CA_FILE_ENV,
+            vercel_oidc::ISSUER_URL_ENV,
+        ] {
+            key.opt(name, env.get(name).as_deref());
+        }
+        key
+    }
+
+    /// Checks the settings and builds the credentials (with [`shared`](Self::shared), returns
+    /// the process-wide instance of this configuration). Nothing is fetched until the first use.
     ///
     /// # Errors
     /// - [`Error::NotConfigured`] when the workload identity provider is neither given nor
@@ -239,6 +294,14 @@ impl GcpCredentialsBuilder {
     ///   delegate or quota project, a lifetime out of range, a lifetime or delegates without a
     ///   service account, an unusable `VERCEL_OIDC_CA_FILE` or audience exchange.
     pub fn build(self) -> Result<GcpCredentials, Error> {
+        if self.shared {
+            let key = self.shared_key();
+            return process_wide(key, move || self.build_one());
+        }
+        self.build_one()
+    }
+
+    fn build_one(self) -> Result<GcpCredentials, Error> {
         let env = self.config.env().clone();
         let audience = match self.audience {
             Some(audience) => audience,

@@ -96,6 +96,13 @@ impl GcpCredentials {
         GcpCredentialsBuilder::default()
     }
 
+    /// Whether `other` is these credentials or a clone of them (one cache): true for two
+    /// instances of the same configuration built with
+    /// [`shared`](GcpCredentialsBuilder::shared).
+    pub fn shares_cache_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub(crate) fn new(
         exchanger: Arc<Exchanger>,
         quota_project: Option<String>,

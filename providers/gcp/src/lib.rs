@@ -133,10 +133,14 @@ pub use token::{AccessToken, IdToken};
 /// `GCP_WORKLOAD_IDENTITY_POOL_PROVIDER_ID`, the service account from
 /// `GCP_SERVICE_ACCOUNT_EMAIL` (optional), tokens from the Vercel chain. Fetches nothing yet.
 ///
+/// Shared ([`GcpCredentialsBuilder::shared`]): every call with the same environment returns a
+/// clone of one instance, so a handler that calls it on every request still exchanges once per
+/// token lifetime.
+///
 /// # Errors
 /// [`Error::NotConfigured`] when the provider variables are missing,
 /// [`Error::InvalidConfiguration`] when one is malformed (see
 /// [`GcpCredentialsBuilder::build`]).
 pub fn gcp_credentials() -> Result<GcpCredentials, Error> {
-    GcpCredentials::builder().build()
+    GcpCredentials::builder().shared(true).build()
 }

@@ -1,3 +1,6 @@
+//! Only the core's request layer (no `vercel-functions` API); most functions want
+//! `VercelFunctionsLayer`, which includes it (see `aws_function.rs`).
+//!
 //! A bare `vercel_runtime` function (the `(AppState, Request)` shape) behind
 //! `RequestContextLayer`: inside the handler, `get_vercel_oidc_token()` returns the token Vercel
 //! sent with *this* invocation.

@@ -1,3 +1,6 @@
+//! Only the core's request layer (no `vercel-functions` API); most functions want
+//! `VercelFunctionsLayer`, which includes it (see `aws_function.rs`).
+//!
 //! An axum `Router` (the `http::Request` shape) behind `RequestContextLayer`, served by
 //! `vercel_runtime` through its `axum` feature.
 //!
