@@ -128,8 +128,26 @@ fn verifier(c: &mut Criterion) {
     runtime
         .block_on(verifier.verify(&token))
         .expect("warm: keys fetched once");
+    // The floor: the same signature checked by aws-lc-rs alone, the key parsed beforehand, the
+    // signature already decoded.
+    use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    let key = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, issuer.public_key_der())
+        .expect("the issuer's key");
+    let (signing_input, signature) = token.rsplit_once('.').expect("a JWS");
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+    key.verify_sig(signing_input.as_bytes(), &signature)
+        .expect("the floor verifies the token");
     let mut group = c.benchmark_group("verifier");
     group.throughput(Throughput::Elements(1));
+    group.bench_function(
+        "floor: aws-lc-rs RSA-2048 PKCS#1 v1.5 verify, pre-parsed key",
+        |b| {
+            b.iter(|| {
+                key.verify_sig(black_box(signing_input.as_bytes()), black_box(&signature))
+                    .expect("valid")
+            })
+        },
+    );
     group.bench_function("verify RS256 token, warm JWKS", |b| {
         b.to_async(&runtime)
             .iter(|| async { verifier.verify(black_box(&token)).await.expect("valid") })

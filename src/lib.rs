@@ -57,7 +57,7 @@
 //! | `layer` | yes | `RequestContextLayer` (tower) | tower |
 //! | `exchange` | yes | `AudienceExchange`, `ExchangeTokenSource`, `TokenOptions::audience` | reqwest, lru |
 //! | `local-dev` | yes | `local_dev`, the chain's default refresh hook | reqwest, fs4, tempfile, tokio/process |
-//! | `verifier` | no | `verify`: `Verifier`, `VerifyLayer`, `RequestContextLayer::verifier` | reqwest, jsonwebtoken, tower |
+//! | `verifier` | no | `verify`: `Verifier`, `VerifyLayer`, `RequestContextLayer::verifier` | reqwest, aws-lc-rs, tower |
 //! | `axum` | no | `verifier`, and `VerifiedClaims` as an axum extractor, `VerifyRejection` | axum-core |
 //! | `bearer` | no | `bearer`: `BearerAuth`, `RequestBuilderExt::vercel_oidc_bearer` for reqwest | reqwest |
 //! | `bearer-tower` | no | `bearer`: `BearerAuth`, `BearerLayer` for any tower `http::Request` client | tower |

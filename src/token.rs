@@ -361,7 +361,7 @@ pub(crate) fn decode_json_part(
 fn decode_claims(token: &str) -> Result<Claims, MalformedTokenReason> {
     let parts = split_jwt(token)?;
     // The header must be a JSON object too, or this is not a JWS at all.
-    decode_json_part(parts.header, "header")?;
+    check_json_object_part(parts.header, "header")?;
     if !parts
         .signature
         .bytes()
@@ -369,7 +369,162 @@ fn decode_claims(token: &str) -> Result<Claims, MalformedTokenReason> {
     {
         return Err(MalformedTokenReason::NotBase64Url { part: "signature" });
     }
-    Claims::from_json_object(decode_json_part(parts.payload, "payload")?)
+    claims_from_part(parts.payload)
+}
+
+/// Decodes base64url, as [`decode_json_part`] does.
+fn decode_part(encoded: &str, part: &'static str) -> Result<Vec<u8>, MalformedTokenReason> {
+    URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|_| MalformedTokenReason::NotBase64Url { part })
+}
+
+/// Checks that a part is a JSON object without building it; on failure the error comes from
+/// [`decode_json_part`], so it names the same reason.
+fn check_json_object_part(encoded: &str, part: &'static str) -> Result<(), MalformedTokenReason> {
+    let bytes = decode_part(encoded, part)?;
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if is_object && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+        return Ok(());
+    }
+    decode_json_part(encoded, part).map(drop)
+}
+
+/// The payload's claims. The fast path deserializes them directly (no `serde_json::Value` of
+/// the whole payload); any input it does not accept goes through [`Claims::from_json_object`],
+/// which gives the path-aware error (or, should the fast path ever be stricter, the claims).
+/// Both accept exactly the same inputs with the same results: known claims typed the same
+/// way, `null` as absent, the last of duplicate keys winning, other claims kept in `extra`.
+pub(crate) fn claims_from_part(encoded: &str) -> Result<Claims, MalformedTokenReason> {
+    let bytes = decode_part(encoded, "payload")?;
+    match serde_json::from_slice::<FastClaims>(&bytes) {
+        Ok(FastClaims(claims)) => Ok(claims),
+        Err(_) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Claims::from_json_object(map),
+            Ok(_) => Err(MalformedTokenReason::NotAnObject { part: "payload" }),
+            Err(_) => Err(MalformedTokenReason::NotJson { part: "payload" }),
+        },
+    }
+}
+
+/// An object key, borrowed from the input unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// [`Claims`] deserialized field by field (the fast path of [`claims_from_part`]).
+struct FastClaims(Claims);
+
+/// A NumericDate as [`Claims::from_json_object`] reads it: an integer, or a finite number
+/// clamped to `i64` (fractions dropped).
+struct NumericDate(i64);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<NumericDate, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<NumericDate, E> {
+                Ok(NumericDate(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<NumericDate, E> {
+                if v.is_finite() {
+                    Ok(NumericDate(v.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+                } else {
+                    Err(E::custom("not finite"))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for FastClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FastClaims;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FastClaims, A::Error> {
+                let mut c = Claims::default();
+                let mut aud: Option<Value> = None;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    let string = |map: &mut A| map.next_value::<Option<String>>();
+                    let date =
+                        |map: &mut A| Ok(map.next_value::<Option<NumericDate>>()?.map(|d| d.0));
+                    match key.as_ref() {
+                        "iss" => c.iss = string(&mut map)?,
+                        "sub" => c.sub = string(&mut map)?,
+                        "aud" => aud = Some(map.next_value::<Value>()?),
+                        "exp" => c.exp = date(&mut map)?,
+                        "iat" => c.iat = date(&mut map)?,
+                        "nbf" => c.nbf = date(&mut map)?,
+                        "owner" => c.owner = string(&mut map)?,
+                        "owner_id" => c.owner_id = string(&mut map)?,
+                        "project" => c.project = string(&mut map)?,
+                        "project_id" => c.project_id = string(&mut map)?,
+                        "environment" => c.environment = string(&mut map)?,
+                        "user_id" => c.user_id = string(&mut map)?,
+                        "custom_environment_id" => c.custom_environment_id = string(&mut map)?,
+                        "act" => c.act = Some(map.next_value::<Value>()?).filter(|v| !v.is_null()),
+                        "jti" => c.jti = string(&mut map)?,
+                        _ => {
+                            let value = map.next_value::<Value>()?;
+                            c.extra.insert(key.into_owned(), value);
+                        }
+                    }
+                }
+                c.aud = match aud {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(Audience::One(s)),
+                    Some(Value::Array(items)) => {
+                        let mut list = Vec::with_capacity(items.len());
+                        for item in items {
+                            match item {
+                                Value::String(s) => list.push(s),
+                                _ => return Err(serde::de::Error::custom("aud")),
+                            }
+                        }
+                        Some(Audience::Many(list))
+                    }
+                    Some(_) => return Err(serde::de::Error::custom("aud")),
+                };
+                Ok(FastClaims(c))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 pub(crate) fn unix_to_system_time(secs: i64) -> SystemTime {
@@ -548,6 +703,55 @@ mod tests {
         assert_eq!(format!("{:?}", Some(t)), "Some(OidcToken([redacted]))");
     }
 
+    /// Known claim names (some escaped in JSON), and others.
+    fn claim_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::sample::select(vec![
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "nbf",
+                "owner",
+                "owner_id",
+                "project",
+                "project_id",
+                "environment",
+                "user_id",
+                "custom_environment_id",
+                "act",
+                "jti",
+                "scope",
+                "<escaped exp>",
+                "x",
+            ])
+            .prop_map(str::to_owned),
+            "[a-z_]{1,8}",
+        ]
+    }
+
+    /// JSON values of every type, numbers of every kind.
+    fn claim_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (-1e20f64..1e20).prop_map(|f| format!("{f:e}")),
+            Just("1.5".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            "[a-z ]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            Just("\"a\\u00e9\"".to_owned()),
+            Just("[]".to_owned()),
+            Just("[\"a\",\"b\"]".to_owned()),
+            Just("[\"a\",1]".to_owned()),
+            Just("{\"sub\":\"x\"}".to_owned()),
+        ]
+    }
+
     proptest::proptest! {
         #[test]
         fn parser_never_panics(s in ".*") {
@@ -559,6 +763,44 @@ mod tests {
             h in "[A-Za-z0-9_=-]{0,40}", p in "[A-Za-z0-9_=-]{0,80}", sig in "[A-Za-z0-9_.+-]{0,20}"
         ) {
             let _ = OidcToken::parse(format!("{h}.{p}.{sig}"));
+        }
+
+        /// The fast path and the `Value` path agree on every payload: where the fast path
+        /// accepts, the `Value` path accepts with the same claims (the fast path's failures
+        /// fall back to the `Value` path, so they cannot differ).
+        #[test]
+        fn fast_claims_agree_with_the_value_path(
+            fields in proptest::collection::vec((claim_name(), claim_value()), 0..12)
+        ) {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| {
+                    // `exp` with an escape: a key the fast path cannot borrow.
+                    let key = if k == "<escaped exp>" {
+                        r#""e\u0078p""#.to_owned()
+                    } else {
+                        serde_json::to_string(k).expect("key")
+                    };
+                    format!("{key}:{v}")
+                })
+                .collect();
+            let json = format!("{{{}}}", body.join(","));
+            let slow = match serde_json::from_str::<Value>(&json) {
+                Ok(Value::Object(map)) => Claims::from_json_object(map),
+                other => panic!("the generator makes objects: {other:?}"),
+            };
+            // Where the fast path refuses (a wrong type, or one overridden by a later
+            // duplicate key) the parser falls back to the Value path, checked below.
+            if let Ok(FastClaims(fast)) = serde_json::from_str::<FastClaims>(&json) {
+                proptest::prop_assert_eq!(Ok(fast), slow.clone(), "{}", json);
+            }
+            // And through the parser, whatever path: the same result as the Value path.
+            let parsed = OidcToken::parse(jwt(&json)).map(|t| t.unverified_claims().clone());
+            match (parsed, slow) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(Error::MalformedToken(a)), Err(b)) => proptest::prop_assert_eq!(a, b),
+                (a, b) => proptest::prop_assert!(false, "{:?} vs {:?} for {}", a, b, json),
+            }
         }
 
         #[test]

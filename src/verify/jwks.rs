@@ -1,6 +1,7 @@
 //! The issuer's key set (`{issuer}/.well-known/jwks`), fetched once and cached.
 //!
-//! - Keys are parsed into [`DecodingKey`]s once per fetch; verification only looks them up.
+//! - Keys are parsed into aws-lc-rs [`ParsedPublicKey`]s once per fetch; verification only
+//!   looks them up (no key parsing per token).
 //! - **Schedule**: once the set is older than the max age, the next verification starts one
 //!   background refresh and keeps using the current keys (nobody waits).
 //! - **Unknown `kid`**: triggers a refetch, at most once per cooldown since the last fetch
@@ -17,11 +18,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use super::error::{JwksErrorKind, VerifyError};
@@ -37,11 +38,11 @@ const NO_KEYS_RETRY_MS: u64 = 1_000;
 
 /// Parsed RS256 keys by `kid`.
 pub(crate) struct KeySet {
-    keys: Vec<(Box<str>, DecodingKey)>,
+    keys: Vec<(Box<str>, ParsedPublicKey)>,
 }
 
 impl KeySet {
-    pub(crate) fn find(&self, kid: &str) -> Option<&DecodingKey> {
+    pub(crate) fn find(&self, kid: &str) -> Option<&ParsedPublicKey> {
         self.keys
             .iter()
             .find(|(k, _)| &**k == kid)
@@ -78,7 +79,7 @@ impl KeySet {
             }
             _ => return Err(JwksErrorKind::InvalidResponse),
         };
-        let mut keys: Vec<(Box<str>, DecodingKey)> = Vec::with_capacity(doc.keys.len());
+        let mut keys: Vec<(Box<str>, ParsedPublicKey)> = Vec::with_capacity(doc.keys.len());
         for value in doc.keys {
             // A key of another type (EC, OKP, …) or shape is skipped, not an error.
             let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
@@ -102,16 +103,56 @@ impl KeySet {
                 tracing::debug!("verifier: skipping a duplicate kid in the key set");
                 continue;
             }
-            keys.push((
-                kid.into_boxed_str(),
-                DecodingKey::from_rsa_raw_components(&n, &e),
-            ));
+            let Ok(key) =
+                ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, rsa_public_key_der(&n, &e))
+            else {
+                tracing::debug!("verifier: skipping a key aws-lc-rs rejects in the key set");
+                continue;
+            };
+            keys.push((kid.into_boxed_str(), key));
         }
         if keys.is_empty() {
             return Err(JwksErrorKind::NoUsableKeys);
         }
         Ok(Self { keys })
     }
+}
+
+/// The DER `RSAPublicKey` (PKCS #1: `SEQUENCE { modulus INTEGER, publicExponent INTEGER }`) of
+/// a JWK's big-endian `n` and `e`.
+pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, bytes: &[u8]) {
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let bytes = match &bytes[skip..] {
+            [] => &[0u8][..],
+            rest => rest,
+        };
+        let pad = bytes[0] & 0x80 != 0;
+        out.push(0x02);
+        length(out, bytes.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(bytes);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut der = Vec::with_capacity(body.len() + 8);
+    der.push(0x30);
+    length(&mut der, body.len());
+    der.extend_from_slice(&body);
+    der
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Arc<KeySet>, VerifyError>>>;
@@ -125,7 +166,7 @@ struct FetchState {
 /// What a verification should do about its `kid`.
 pub(crate) enum KeyLookup<'a> {
     /// The key, from the cached set.
-    Found(&'a DecodingKey),
+    Found(&'a ParsedPublicKey),
     /// Not in the cached set, and no refetch is allowed now.
     Unknown,
     /// Wait for a fetch (no keys yet, or an unknown kid past the cooldown).
@@ -421,6 +462,29 @@ impl Jwks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_public_key_der_encodes_pkcs1() {
+        // Short form, a sign byte for a high bit, leading zeros dropped.
+        assert_eq!(
+            rsa_public_key_der(&[0x00, 0x81], &[0x01, 0x00, 0x01]),
+            [
+                0x30, 0x09, 0x02, 0x02, 0x00, 0x81, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
+        assert_eq!(
+            rsa_public_key_der(&[0x7f], &[0x00, 0x00]),
+            [0x30, 0x06, 0x02, 0x01, 0x7f, 0x02, 0x01, 0x00]
+        );
+        // A 2048-bit modulus: long-form lengths (0x82 = two length bytes).
+        let n = [0xc5u8; 256];
+        let der = rsa_public_key_der(&n, &[0x01, 0x00, 0x01]);
+        assert_eq!(&der[..4], [0x30, 0x82, 0x01, 0x0a]);
+        assert_eq!(&der[4..9], [0x02, 0x82, 0x01, 0x01, 0x00]);
+        assert_eq!(&der[9..265], n);
+        assert_eq!(&der[265..], [0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert!(ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &der).is_ok());
+    }
 
     /// The race the 10,000-kid flood found under load: a caller decides to fetch (cooldown
     /// passed), another caller's fetch completes, then the first one waits for keys. It must

@@ -1,9 +1,9 @@
 //! The JWS layer of a token: its size, its three parts, the header's algorithm, `crit` and
 //! `kid`, and the RS256 signature. Nothing here looks at the claims.
 
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use super::VerifyError;
@@ -85,19 +85,12 @@ impl Parsed<'_> {
     ///
     /// # Errors
     /// [`VerifyError::InvalidSignature`].
-    pub(super) fn check_signature(&self, key: &DecodingKey) -> Result<(), VerifyError> {
-        let valid = jsonwebtoken::crypto::verify(
-            self.signature,
-            self.signing_input.as_bytes(),
-            key,
-            jsonwebtoken::Algorithm::RS256,
-        )
-        .unwrap_or(false);
-        if valid {
-            Ok(())
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+    pub(super) fn check_signature(&self, key: &ParsedPublicKey) -> Result<(), VerifyError> {
+        let signature = URL_SAFE_NO_PAD
+            .decode(self.signature)
+            .map_err(|_| VerifyError::InvalidSignature)?;
+        key.verify_sig(self.signing_input.as_bytes(), &signature)
+            .map_err(|_| VerifyError::InvalidSignature)
     }
 
     /// Decodes the claims, *without* looking at the signature.
@@ -105,9 +98,7 @@ impl Parsed<'_> {
     /// # Errors
     /// [`VerifyError::Malformed`] for a payload that is not a claims object.
     pub(super) fn unverified_claims(&self) -> Result<Claims, VerifyError> {
-        let map = crate::token::decode_json_part(self.payload, "payload")
-            .map_err(VerifyError::Malformed)?;
-        Claims::from_json_object(map).map_err(VerifyError::Malformed)
+        crate::token::claims_from_part(self.payload).map_err(VerifyError::Malformed)
     }
 }
 

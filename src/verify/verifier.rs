@@ -255,7 +255,7 @@ impl Verifier {
     fn finish(
         &self,
         prepared: Prepared<'_>,
-        key: &jsonwebtoken::DecodingKey,
+        key: &aws_lc_rs::signature::ParsedPublicKey,
     ) -> Result<Claims, VerifyError> {
         prepared.parsed.check_signature(key)?;
         let claims = match prepared.claims {
