@@ -6,7 +6,7 @@
 //! when a path is given, to that file:
 //!
 //! ```sh
-//! cargo run --release -p vercel-oidc-aws --example sts_emulator_server -- /tmp/sts.env &
+//! cargo run --release -p vercel-oidc-aws --example sts_emulator_server -- /tmp/sts.env [--https] &
 //! . /tmp/sts.env   # once the file exists
 //! vercel-oidc aws credential-process            # reads VERCEL_OIDC_TOKEN, AWS_ROLE_ARN, …
 //! cargo run --release -p vercel-oidc-aws --example aws_config_web_identity
@@ -24,14 +24,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .token_lifetime(Duration::from_secs(12 * 3600))
         .start()
         .await?;
-    let sts = Sts::builder(issuer.team_issuer(), "sts.amazonaws.com")
-        .start()
-        .await?;
+    // `--https` (after the optional path): TLS with a generated CA, trusted through
+    // `VERCEL_OIDC_CA_FILE` (our HTTP client) and `SSL_CERT_FILE` (the AWS SDK's native roots).
+    let https = std::env::args().any(|a| a == "--https");
+    let mut builder = Sts::builder(issuer.team_issuer(), "sts.amazonaws.com");
+    if https {
+        builder = builder.https();
+    }
+    let sts = builder.start().await?;
     let token = issuer.token().audience("sts.amazonaws.com").sign();
     let dir = tempfile::tempdir()?;
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, &token)?;
 
+    let mut ca_lines = String::new();
+    if let Some(ca) = sts.ca_pem() {
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca)?;
+        ca_lines = format!(
+            "export VERCEL_OIDC_CA_FILE={0}\nexport SSL_CERT_FILE={0}\n",
+            ca_file.display()
+        );
+    }
     let lines = format!(
         "export AWS_REGION=us-east-1\n\
          export AWS_ENDPOINT_URL_STS={endpoint}\n\
@@ -41,8 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          export VERCEL_OIDC_TOKEN={token}\n",
         endpoint = sts.endpoint_url(),
         file = token_file.display(),
-    );
-    if let Some(path) = std::env::args_os().nth(1) {
+    ) + &ca_lines;
+    if let Some(path) = std::env::args_os().nth(1).filter(|a| a != "--https") {
         std::fs::write(path, &lines)?;
     }
     print!("{lines}");
