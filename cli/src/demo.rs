@@ -579,10 +579,19 @@ async fn function_step(issuer: &Arc<Issuer>) -> Result<(), Failure> {
                 break;
             }
         };
+        // This invocation's write (after its request was sent), before its end.
         let written = cache
             .requests_of(CacheOp::Set)
             .last()
-            .is_some_and(|set| set.at <= end.at);
+            .is_some_and(|set| set.at >= response.sent_at && set.at <= end.at);
+        if body["visits"] != n - 1 {
+            result = Err(Failure::message(format!(
+                "demo step \"function\" failed: invocation {n} read {} visits from the Runtime Cache, not {}",
+                body["visits"],
+                n - 1
+            )));
+            break;
+        }
         println!(
             "   invocation {n}: its own header token (jti {}) → GetCallerIdentity {}; visits {} from the Runtime Cache",
             printable(body["token_id"].as_str().unwrap_or("-")),

@@ -130,6 +130,20 @@ pub enum CacheError {
 
 impl CacheError {
     /// `true` for failures that may succeed when retried (transport, timeout, 5xx, 429).
+    ///
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// let bad = SetOptions { tags: vec!["a,b".to_owned()], ..SetOptions::default() };
+    /// let error = cache.set("k", &1, bad).await.expect_err("a comma in a tag");
+    /// assert!(!error.is_transient()); // retrying will not help
+    /// # }
+    /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport(_) | Self::TimedOut { .. } => true,
@@ -194,6 +208,22 @@ fn hint(status: u16) -> &'static str {
 
 impl PurgeError {
     /// `true` when the configuration is missing or wrong and retrying will not help.
+    ///
+    /// ```
+    /// use vercel_functions::{PurgeOptions, invalidate_by_tag};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // No project anywhere: a configuration error, and nothing is sent.
+    /// let dir = std::env::temp_dir().join("vercel-functions-doc-no-project");
+    /// let config = OidcConfig::new().with_env(Env::from_pairs([("VERCEL_TOKEN", "t")]));
+    /// let options = PurgeOptions::new().configure(&config).start_dir(&dir);
+    /// let error = invalidate_by_tag(&["products"], &options).await.expect_err("no project");
+    /// assert!(error.is_configuration());
+    /// assert!(!error.is_transient());
+    /// # }
+    /// ```
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
@@ -202,6 +232,22 @@ impl PurgeError {
     }
 
     /// `true` for failures that may succeed when retried (transport, 5xx, 429).
+    ///
+    /// ```
+    /// use vercel_functions::{PurgeOptions, invalidate_by_tag};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // No project anywhere: a configuration error, and nothing is sent.
+    /// let dir = std::env::temp_dir().join("vercel-functions-doc-no-project");
+    /// let config = OidcConfig::new().with_env(Env::from_pairs([("VERCEL_TOKEN", "t")]));
+    /// let options = PurgeOptions::new().configure(&config).start_dir(&dir);
+    /// let error = invalidate_by_tag(&["products"], &options).await.expect_err("no project");
+    /// assert!(error.is_configuration());
+    /// assert!(!error.is_transient());
+    /// # }
+    /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport(_) => true,

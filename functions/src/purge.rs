@@ -103,17 +103,29 @@ impl fmt::Debug for PurgeOptions {
 
 impl PurgeOptions {
     /// The defaults.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new();
+    /// assert!(format!("{options:?}").contains("project: None"));
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The project id or name. Defaults to `VERCEL_PROJECT_ID`, else `.vercel/project.json`.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new().project("prj_123");
+    /// assert!(format!("{options:?}").contains("prj_123"));
+    /// ```
     pub fn project(mut self, project: impl Into<String>) -> Self {
         self.project = Some(project.into());
         self
     }
 
     /// The team id. Defaults to `VERCEL_ORG_ID`, else `.vercel/project.json`, else none.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new().team("team_123");
+    /// assert!(format!("{options:?}").contains("team_123"));
+    /// ```
     pub fn team(mut self, team: impl Into<String>) -> Self {
         self.team = Some(team.into());
         self
@@ -121,12 +133,22 @@ impl PurgeOptions {
 
     /// The Vercel access token. Defaults to `VERCEL_TOKEN`, else (local development) the
     /// Vercel CLI's login.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new().token("vercel-access-token");
+    /// // Kept secret: never in Debug output (nor in errors or logs).
+    /// assert!(!format!("{options:?}").contains("vercel-access-token"));
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(SecretString::from(token.into()));
         self
     }
 
     /// The API base URL. Defaults to `VERCEL_OIDC_API_URL`, else `https://api.vercel.com`.
+    /// ```
+    /// // A test's purge API emulator (https, or http on a loopback host).
+    /// let options = vercel_functions::PurgeOptions::new().api_url("http://127.0.0.1:8080");
+    /// assert!(format!("{options:?}").contains("127.0.0.1:8080"));
+    /// ```
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
         self.api_url = Some(url.into());
         self
@@ -134,6 +156,11 @@ impl PurgeOptions {
 
     /// Purge only production or only preview deployments (tag purges only). Defaults to
     /// both.
+    /// ```
+    /// use vercel_functions::{PurgeOptions, PurgeTarget};
+    /// let options = PurgeOptions::new().target(PurgeTarget::Production);
+    /// assert!(format!("{options:?}").contains("Production"));
+    /// ```
     pub fn target(mut self, target: PurgeTarget) -> Self {
         self.target = Some(target);
         self
@@ -142,18 +169,33 @@ impl PurgeOptions {
     /// For the `dangerously_delete_*` calls: how long stale content may still be served
     /// while it is revalidated. Defaults to none (0: deleted at once). Ignored by the
     /// `invalidate_*` calls.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new().revalidation_deadline_seconds(60);
+    /// assert!(format!("{options:?}").contains("Some(60)"));
+    /// ```
     pub fn revalidation_deadline_seconds(mut self, seconds: u64) -> Self {
         self.revalidation_deadline_seconds = Some(seconds);
         self
     }
 
     /// Where the search for `.vercel/project.json` starts. Defaults to the current directory.
+    /// ```
+    /// let options = vercel_functions::PurgeOptions::new().start_dir("/srv/app");
+    /// assert!(format!("{options:?}").contains("/srv/app"));
+    /// ```
     pub fn start_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.start_dir = Some(dir.into());
         self
     }
 
     /// The shared settings: where env vars are read, extra trust roots, the HTTP client.
+    /// ```
+    /// use vercel_oidc::{Env, OidcConfig};
+    /// // Settings from this env instead of the process's (tests).
+    /// let config = OidcConfig::new().with_env(Env::from_pairs([("VERCEL_PROJECT_ID", "prj_123")]));
+    /// let options = vercel_functions::PurgeOptions::new().configure(&config);
+    /// # let _ = options;
+    /// ```
     pub fn configure(mut self, config: &OidcConfig) -> Self {
         self.config = config.clone();
         self

@@ -184,6 +184,20 @@ pub fn get_cache(options: CacheOptions) -> RuntimeCache {
 
 impl RuntimeCache {
     /// Like [`get_cache`], with an in-memory fallback of its own (shared by its clones only).
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// cache.set("k", &1, SetOptions::default()).await?;
+    /// // Its own memory: `get_cache`'s caches do not see it.
+    /// assert_eq!(cache.get::<u32>("k").await?, Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn new(options: CacheOptions) -> Self {
         Self::with_memory(options, Arc::new(MemoryCache::new()))
     }
@@ -199,6 +213,18 @@ impl RuntimeCache {
 
     /// The shared settings: where `RUNTIME_CACHE_*` is read, and the extra trust roots and
     /// HTTP client (a client given there is used as is, its timeouts too).
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// assert_eq!(cache.get::<u32>("absent").await?, None);
+    /// # Ok(()) }
+    /// ```
     pub fn configure(mut self, config: &OidcConfig) -> Self {
         self.config = config.clone();
         self.client = Arc::default();
@@ -207,6 +233,20 @@ impl RuntimeCache {
 
     /// This cache in `@vercel/functions`' never-failing mode: errors are logged (`tracing`,
     /// level ERROR) and a failed `get` is a miss.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// let logging = cache.log_errors();
+    /// logging.set("k", &"v", SetOptions::default()).await; // never fails
+    /// assert_eq!(logging.get::<String>("k").await.as_deref(), Some("v"));
+    /// # Ok(()) }
+    /// ```
     pub fn log_errors(self) -> LoggingRuntimeCache {
         LoggingRuntimeCache { cache: self }
     }
@@ -275,6 +315,22 @@ impl RuntimeCache {
     }
 
     /// The value stored under `key`, or `None` (not found, not fresh, or expired).
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// cache.set("user:1", &serde_json::json!({"name": "Ada"}), SetOptions::default()).await?;
+    /// let user: Option<serde_json::Value> = cache.get("user:1").await?;
+    /// assert_eq!(user.map(|u| u["name"].clone()), Some("Ada".into()));
+    /// // A value of another type is a typed error, not a panic.
+    /// assert!(cache.get::<u32>("user:1").await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
         let key = self.options.make_key(key);
         let json: Option<Arc<str>> = match Backend::from_env(self.config.env())? {
@@ -315,6 +371,24 @@ impl RuntimeCache {
     }
 
     /// Stores `value` (as JSON) under `key`.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// let options = SetOptions {
+    ///     ttl: Some(std::time::Duration::from_secs(60)),
+    ///     tags: vec!["users".to_owned()],
+    ///     ..SetOptions::default()
+    /// };
+    /// cache.set("user:1", &"Ada", options).await?;
+    /// assert_eq!(cache.get::<String>("user:1").await?.as_deref(), Some("Ada"));
+    /// # Ok(()) }
+    /// ```
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -363,6 +437,20 @@ impl RuntimeCache {
     }
 
     /// Removes `key`.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// cache.set("k", &1, SetOptions::default()).await?;
+    /// cache.delete("k").await?;
+    /// assert_eq!(cache.get::<u32>("k").await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
         let key = self.options.make_key(key);
         match Backend::from_env(self.config.env())? {
@@ -379,6 +467,21 @@ impl RuntimeCache {
     }
 
     /// Expires every item carrying any of `tags` (in every namespace).
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), vercel_functions::CacheError> {
+    /// // No RUNTIME_CACHE_* in this env: the in-memory fallback.
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config);
+    /// let tagged = SetOptions { tags: vec!["users".to_owned()], ..SetOptions::default() };
+    /// cache.set("user:1", &"Ada", tagged).await?;
+    /// cache.expire_tag(&["users"]).await?;
+    /// assert_eq!(cache.get::<String>("user:1").await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn expire_tag<S: AsRef<str>>(&self, tags: &[S]) -> Result<(), CacheError> {
         crate::tags::check_tags(tags).map_err(CacheError::InvalidTag)?;
         if tags.is_empty() {
@@ -454,6 +557,17 @@ impl LoggingRuntimeCache {
     }
 
     /// [`RuntimeCache::get`]; an error is logged and is `None`.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config).log_errors();
+    /// assert_eq!(cache.get::<u32>("absent").await, None);
+    /// # }
+    /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         self.cache.get(key).await.unwrap_or_else(|e| {
             Self::log("get", &e);
@@ -462,6 +576,21 @@ impl LoggingRuntimeCache {
     }
 
     /// [`RuntimeCache::set`]; an error is logged.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config).log_errors();
+    /// cache.set("k", &1, SetOptions::default()).await;
+    /// // Refused before sending (a tag with a comma): logged, nothing stored.
+    /// let bad = SetOptions { tags: vec!["a,b".to_owned()], ..SetOptions::default() };
+    /// cache.set("k2", &1, bad).await;
+    /// assert_eq!(cache.get::<u32>("k2").await, None);
+    /// # }
+    /// ```
     pub async fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T, options: SetOptions) {
         if let Err(e) = self.cache.set(key, value, options).await {
             Self::log("set", &e);
@@ -469,6 +598,19 @@ impl LoggingRuntimeCache {
     }
 
     /// [`RuntimeCache::delete`]; an error is logged.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config).log_errors();
+    /// cache.set("k", &1, SetOptions::default()).await;
+    /// cache.delete("k").await;
+    /// assert_eq!(cache.get::<u32>("k").await, None);
+    /// # }
+    /// ```
     pub async fn delete(&self, key: &str) {
         if let Err(e) = self.cache.delete(key).await {
             Self::log("delete", &e);
@@ -476,6 +618,19 @@ impl LoggingRuntimeCache {
     }
 
     /// [`RuntimeCache::expire_tag`]; an error is logged.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config).log_errors();
+    /// cache.set("k", &1, SetOptions { tags: vec!["t".to_owned()], ..SetOptions::default() }).await;
+    /// cache.expire_tag(&["t"]).await;
+    /// assert_eq!(cache.get::<u32>("k").await, None);
+    /// # }
+    /// ```
     pub async fn expire_tag<S: AsRef<str>>(&self, tags: &[S]) {
         if let Err(e) = self.cache.expire_tag(tags).await {
             Self::log("expire_tag", &e);
@@ -483,6 +638,18 @@ impl LoggingRuntimeCache {
     }
 
     /// The failing cache underneath.
+    /// ```
+    /// use vercel_functions::{CacheOptions, RuntimeCache, SetOptions};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let cache = RuntimeCache::new(CacheOptions::default()).configure(&config).log_errors();
+    /// // The Result-returning cache underneath, for a call whose error matters.
+    /// assert!(cache.inner().get::<u32>("k").await.is_ok());
+    /// # }
+    /// ```
     pub fn inner(&self) -> &RuntimeCache {
         &self.cache
     }

@@ -94,6 +94,32 @@ impl Default for VercelFunctionsLayer {
 impl VercelFunctionsLayer {
     /// The layer with the defaults: [`RequestContextLayer::new`], the process environment, no
     /// maximum duration.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self {
             context: RequestContextLayer::new(),
@@ -105,6 +131,32 @@ impl VercelFunctionsLayer {
 
     /// The shared settings (where env vars are read, the clock), for this layer and its
     /// request context layer.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn configure(mut self, config: &OidcConfig) -> Self {
         self.context = self.context.configure(config);
         self.env = config.env().clone();
@@ -114,6 +166,16 @@ impl VercelFunctionsLayer {
     /// The request context layer to use (its slot, recording and verifier settings). Defaults
     /// to [`RequestContextLayer::new`]. Call [`VercelFunctionsLayer::configure`] after this, or
     /// configure the context layer yourself.
+    /// ```
+    /// use vercel_functions::VercelFunctionsLayer;
+    /// use vercel_oidc::{OidcConfig, RequestContextLayer};
+    ///
+    /// let config = OidcConfig::new();
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .context_layer(RequestContextLayer::new())
+    ///     .configure(&config);
+    /// # let _ = layer;
+    /// ```
     pub fn context_layer(mut self, layer: RequestContextLayer) -> Self {
         self.context = layer;
         self
@@ -123,6 +185,32 @@ impl VercelFunctionsLayer {
     /// deadline ([`crate::get_deadline`]) is then its start plus this duration, and database
     /// pool keep-alives end a second before it. Defaults to none: the Rust runtime gives no
     /// deadline.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn max_duration(mut self, duration: Duration) -> Self {
         self.max_duration = Some(duration);
         self
@@ -131,6 +219,32 @@ impl VercelFunctionsLayer {
     /// The tracker of `wait_until` work started in plain `http::Request` requests served by
     /// services of this layer (and its clones). Under `vercel_runtime::run` the runtime tracks
     /// that work itself and this stays empty.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn background_tasks(&self) -> BackgroundTasks {
         self.tasks.clone()
     }
@@ -162,17 +276,95 @@ impl BackgroundTasks {
     }
 
     /// How many are still running.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.tracker.len()
     }
 
     /// `true` when none is running.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tracker.is_empty()
     }
 
     /// Waits until every task has finished, including tasks those tasks start meanwhile (for
     /// a graceful shutdown). New work may still be added afterwards.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use vercel_functions::{VercelFunctionsLayer, get_deadline, wait_until};
+    /// use vercel_oidc::{Env, OidcConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = OidcConfig::new().with_env(Env::from_pairs::<&str, &str>([]));
+    /// let layer = VercelFunctionsLayer::new()
+    ///     .configure(&config)
+    ///     .max_duration(Duration::from_secs(60));
+    /// let tasks = layer.background_tasks();
+    /// let service = layer.layer(service_fn(|_req: http::Request<()>| async {
+    ///     assert!(get_deadline().is_some()); // start + max_duration
+    ///     wait_until(async { /* after the response */ }).expect("in a runtime");
+    ///     Ok::<_, Infallible>(http::Response::new(()))
+    /// }));
+    /// service.oneshot(http::Request::new(())).await.expect("response");
+    /// // A plain http::Request service: the layer tracks the wait_until work.
+    /// tasks.settled().await;
+    /// assert!(tasks.is_empty());
+    /// assert_eq!(tasks.len(), 0);
+    /// # }
+    /// ```
     pub async fn settled(&self) {
         self.tracker.close();
         self.tracker.wait().await;
