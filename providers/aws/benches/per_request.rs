@@ -12,6 +12,9 @@
 //! Reported: wall time for the 1,000 requests, per request, and the `AssumeRoleWithWebIdentity`
 //! calls STS saw. Against the testkit STS on 127.0.0.1 (plain HTTP).
 //!
+//! Then cold start with and without `prefetch()`: the first request's wait for credentials
+//! after 20 ms of other init work.
+//!
 //! `cargo bench -p vercel-oidc-aws --bench per_request`
 
 // Tests and benches may read the wall clock (the library takes it from a Clock).
@@ -98,5 +101,42 @@ fn main() {
                 wall.as_secs_f64() * 1e6 / f64::from(REQUESTS),
             );
         }
+
+        // Cold start with `prefetch()`: a function builds its provider during init, does
+        // INIT_WORK of other init work, then serves its first request. With prefetch the
+        // exchange overlaps the init work; without it the first request waits for it.
+        println!();
+        println!(
+            "first request after {} ms of other init work (median of {COLD_ROUNDS} fresh providers)",
+            INIT_WORK.as_millis()
+        );
+        println!("| case | first-request credential latency |");
+        println!("|---|---|");
+        for prefetch in [false, true] {
+            let mut samples = Vec::with_capacity(COLD_ROUNDS);
+            for _ in 0..COLD_ROUNDS {
+                let provider = AwsCredentialsProvider::builder(ROLE_ARN)
+                    .env(env.clone())
+                    .session_name(SESSION_NAME)
+                    .build()
+                    .expect("our provider");
+                if prefetch {
+                    assert!(provider.prefetch(), "a fresh provider starts its exchange");
+                }
+                tokio::time::sleep(INIT_WORK).await;
+                let started = Instant::now();
+                std::hint::black_box(provider.credentials().await.expect("credentials"));
+                samples.push(started.elapsed());
+            }
+            samples.sort();
+            println!(
+                "| {} | {:.3} ms |",
+                if prefetch { "with prefetch() at init" } else { "without prefetch" },
+                samples[COLD_ROUNDS / 2].as_secs_f64() * 1e3
+            );
+        }
     });
 }
+
+const COLD_ROUNDS: usize = 51;
+const INIT_WORK: Duration = Duration::from_millis(20);

@@ -2,7 +2,7 @@
 //! a non-blocking refresh-ahead cache per scope.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -67,6 +67,9 @@ struct ScopeCache {
 pub struct AzureCredential {
     fetcher: Arc<Fetcher>,
     caches: ArcSwap<Vec<Arc<ScopeCache>>>,
+    /// The first scope set ever asked for (in practice usually the only one): its cache is
+    /// found with one atomic load, before the list.
+    primary: OnceLock<Arc<ScopeCache>>,
     insert: Mutex<()>,
     refresh_window: Duration,
     clock: SharedClock,
@@ -136,6 +139,11 @@ impl AzureCredential {
 
     #[inline]
     fn find(&self, scopes: &[&str]) -> Option<Arc<ScopeCache>> {
+        if let Some(primary) = self.primary.get()
+            && same_scopes(&primary.scopes, scopes)
+        {
+            return Some(Arc::clone(primary));
+        }
         let list = self.caches.load();
         list.iter()
             .find(|c| same_scopes(&c.scopes, scopes))
@@ -145,6 +153,11 @@ impl AzureCredential {
     /// The fast path: a cached token, with no allocation beyond the token's clone.
     #[inline]
     fn try_cached(&self, scopes: &[&str]) -> Option<AccessToken> {
+        if let Some(primary) = self.primary.get()
+            && same_scopes(&primary.scopes, scopes)
+        {
+            return primary.cache.try_get();
+        }
         let list = self.caches.load();
         list.iter()
             .find(|c| same_scopes(&c.scopes, scopes))
@@ -178,8 +191,12 @@ impl AzureCredential {
             scopes: scopes.iter().map(|s| Box::<str>::from(*s)).collect(),
             cache,
         });
+        if self.primary.set(Arc::clone(&entry)).is_ok() {
+            // The first scope set: found through `primary`, never evicted.
+            return Ok(entry);
+        }
         let mut list = Vec::clone(&self.caches.load());
-        if list.len() >= MAX_CACHED_SCOPE_SETS {
+        if list.len() >= MAX_CACHED_SCOPE_SETS - 1 {
             list.remove(0);
         }
         list.push(Arc::clone(&entry));
@@ -537,6 +554,7 @@ impl AzureCredentialBuilder {
                 retry,
             }),
             caches: ArcSwap::from_pointee(Vec::new()),
+            primary: OnceLock::new(),
             insert: Mutex::new(()),
             refresh_window: self
                 .refresh_window
@@ -723,11 +741,26 @@ mod tests {
             let scope = format!("https://r{i}.example/.default");
             credential.cache_for(&[scope.as_str()]).expect("cache");
         }
-        assert_eq!(credential.caches.load().len(), MAX_CACHED_SCOPE_SETS);
+        // The first scope set is the primary, never evicted; the list holds the rest.
+        assert_eq!(credential.caches.load().len(), MAX_CACHED_SCOPE_SETS - 1);
         assert!(
-            credential.find(&["https://r0.example/.default"]).is_none(),
-            "oldest dropped"
+            credential.find(&["https://r0.example/.default"]).is_some(),
+            "the primary stays"
         );
+        assert!(
+            credential.find(&["https://r1.example/.default"]).is_none(),
+            "oldest of the list dropped"
+        );
+        let primary = credential
+            .cache_for(&["https://r0.example/.default"])
+            .expect("primary");
+        assert!(Arc::ptr_eq(
+            &primary,
+            credential
+                .primary
+                .get()
+                .expect("set at the first scope set")
+        ));
         let last = format!("https://r{}.example/.default", MAX_CACHED_SCOPE_SETS + 5);
         assert!(credential.find(&[last.as_str()]).is_some());
         // The same scopes share one cache; order matters, as in the request.
