@@ -61,6 +61,14 @@ pub const MIN_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_DURATION: Duration = Duration::from_secs(43_200);
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+/// Attempts in all for throttling (`Throttling`, `RequestLimitExceeded`, …) unless
+/// [`AwsCredentialsProviderBuilder::max_attempts`] is set: a deploy's burst of cold instances
+/// spreads itself over several seconds instead of giving up (see `benches/fleet.rs`).
+const DEFAULT_THROTTLE_ATTEMPTS: u32 = 8;
+/// The first backoff's cap after throttling unless
+/// [`AwsCredentialsProviderBuilder::initial_backoff`] is set (the AWS SDKs' throttling base
+/// delay).
+const THROTTLE_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,6 +152,8 @@ pub struct AwsCredentialsProviderBuilder {
     refresh_window: Duration,
     jitter: f64,
     max_attempts: u32,
+    max_attempts_set: bool,
+    initial_backoff_set: bool,
     initial_backoff: Duration,
     max_backoff: Duration,
     attempt_timeout: Duration,
@@ -177,6 +187,8 @@ impl AwsCredentialsProviderBuilder {
             refresh_window: DEFAULT_REFRESH_WINDOW,
             jitter: DEFAULT_JITTER,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_attempts_set: false,
+            initial_backoff_set: false,
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
@@ -379,16 +391,21 @@ impl AwsCredentialsProviderBuilder {
     }
 
     /// How many STS requests one load makes at most for retryable failures (throttling, 5xx,
-    /// timeouts, `IDPCommunicationError`, JWKS retrieval failures). Defaults to 4; at least 1.
+    /// timeouts, `IDPCommunicationError`, JWKS retrieval failures). At least 1. Defaults to 4,
+    /// and to 8 for throttling, whose backoff also starts at 500 ms at least: STS throttles a
+    /// deploy's burst of cold instances, and spreading the retries over ~10 s lets every
+    /// instance through where 4 quick attempts give up. Setting it sets both.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
+        self.max_attempts_set = true;
         self
     }
 
     /// The first retry waits a random time up to this (full jitter), doubling per retry.
-    /// Defaults to 200 ms.
+    /// Defaults to 200 ms, and to 500 ms after throttling. Setting it sets both.
     pub fn initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
+        self.initial_backoff_set = true;
         self
     }
 
@@ -435,8 +452,11 @@ impl AwsCredentialsProviderBuilder {
             .config(&self.config)
             .debug("refresh_window", &self.refresh_window)
             .debug("jitter", &self.jitter.to_bits())
-            .debug("max_attempts", &self.max_attempts)
-            .debug("initial_backoff", &self.initial_backoff)
+            .debug("max_attempts", &(self.max_attempts, self.max_attempts_set))
+            .debug(
+                "initial_backoff",
+                &(self.initial_backoff, self.initial_backoff_set),
+            )
             .debug("max_backoff", &self.max_backoff)
             .debug("attempt_timeout", &self.attempt_timeout);
         match &self.sdk_config {
@@ -495,7 +515,17 @@ impl AwsCredentialsProviderBuilder {
             source,
             clock: clock.clone(),
             max_attempts: self.max_attempts,
+            throttle_attempts: if self.max_attempts_set {
+                self.max_attempts
+            } else {
+                DEFAULT_THROTTLE_ATTEMPTS
+            },
             initial_backoff: self.initial_backoff,
+            throttle_initial_backoff: if self.initial_backoff_set {
+                self.initial_backoff
+            } else {
+                THROTTLE_INITIAL_BACKOFF
+            },
             max_backoff: self.max_backoff.max(self.initial_backoff),
         };
         let cache = cache_around(loader, self.refresh_window, self.jitter, clock);

@@ -128,7 +128,9 @@ pub(crate) fn load_answer(
         source: SharedTokenSource::new(FixedTokenSource::new(token)),
         clock: SharedClock::new(ManualClock::new(now)),
         max_attempts: 1,
+        throttle_attempts: 1,
         initial_backoff: Duration::ZERO,
+        throttle_initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
     };
     RUNTIME.with(|rt| rt.block_on(loader.load()))

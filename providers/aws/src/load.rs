@@ -32,7 +32,11 @@ pub(crate) struct Loader {
     pub(crate) source: SharedTokenSource,
     pub(crate) clock: SharedClock,
     pub(crate) max_attempts: u32,
+    /// Attempts in all when STS throttles.
+    pub(crate) throttle_attempts: u32,
     pub(crate) initial_backoff: Duration,
+    /// The first backoff's cap after throttling.
+    pub(crate) throttle_initial_backoff: Duration,
     pub(crate) max_backoff: Duration,
 }
 
@@ -46,8 +50,10 @@ enum Unusable {
 
 /// What to do after a failed attempt.
 enum Next {
-    /// Retry after a backoff (throttling, 5xx, timeouts, IdP trouble).
+    /// Retry after a backoff (5xx, timeouts, IdP trouble).
     Retry,
+    /// Retry after a longer backoff, with more attempts: STS throttles.
+    Throttled,
     /// Fetch a new OIDC token and retry at once (`ExpiredTokenException`), once per load.
     NewToken,
     /// Give up: STS rejected the request.
@@ -112,8 +118,9 @@ fn classify(failure: &StsFailure) -> Next {
                 && message
                     .as_deref()
                     .is_some_and(|m| m.to_ascii_lowercase().contains(KEY_RETRIEVAL_MESSAGE));
-            if THROTTLING_CODES.contains(&code) || TRANSIENT_CODES.contains(&code) || key_retrieval
-            {
+            if THROTTLING_CODES.contains(&code) {
+                Next::Throttled
+            } else if TRANSIENT_CODES.contains(&code) || key_retrieval {
                 Next::Retry
             } else if code == "ExpiredTokenException" || code == "ExpiredToken" {
                 Next::NewToken
@@ -180,7 +187,16 @@ impl Loader {
                     tracing::debug!(attempt, %failure, "vercel-oidc-aws: retryable STS failure");
                     self.backoff(attempt).await;
                 }
-                Next::Retry => {
+                Next::Throttled if attempt < self.throttle_attempts => {
+                    tracing::debug!(attempt, %failure, "vercel-oidc-aws: STS throttled; backing off");
+                    let wait = vercel_oidc::retry::full_jitter(
+                        attempt,
+                        self.throttle_initial_backoff,
+                        self.max_backoff.max(self.throttle_initial_backoff),
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Next::Retry | Next::Throttled => {
                     return Err(Error::Unavailable {
                         attempts: attempt,
                         failure,
@@ -440,7 +456,11 @@ mod tests {
         };
         assert!(matches!(
             classify(&service("Throttling", "Rate exceeded")),
-            Next::Retry
+            Next::Throttled
+        ));
+        assert!(matches!(
+            classify(&service("RequestLimitExceeded", "x")),
+            Next::Throttled
         ));
         assert!(matches!(
             classify(&service("IDPCommunicationError", "x")),

@@ -658,6 +658,36 @@ async fn retryable_faults_recover() {
     }
 }
 
+/// Throttling gets 8 attempts by default (a burst of cold instances spreads itself out), the
+/// other retryable failures 4; an explicit `max_attempts` bounds both.
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_longer_by_default() {
+    let f = fixture().await;
+    f.sts.inject(7, StsFault::Throttling);
+    let provider = f.builder().build().expect("valid");
+    creds(&provider)
+        .await
+        .expect("the 8th attempt gets through");
+    assert_eq!(f.sts.calls(), 8);
+
+    let f = fixture().await;
+    f.sts.inject_always(StsFault::Throttling);
+    let provider = f.builder().build().expect("valid");
+    let err = creds(&provider).await.expect_err("throttled");
+    assert!(
+        chain(&err).contains("after 8 attempt(s)"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(f.sts.calls(), 8);
+
+    let f = fixture().await;
+    f.sts.faults().always(Endpoint::Sts, Fault::Status(503));
+    let provider = f.builder().build().expect("valid");
+    creds(&provider).await.expect_err("unavailable");
+    assert_eq!(f.sts.calls(), 4, "other failures: 4 attempts");
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_are_bounded() {
     let f = fixture().await;
