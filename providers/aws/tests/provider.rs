@@ -1073,8 +1073,14 @@ async fn audience_exchange_happens_first() {
         .time_source(f.clock.clone())
         // The Vercel token has the default audience, which the STS trust does not accept.
         .token_source(token_source_fn(move || {
+            // `iat` on the paused clock (ahead of real time after a backoff), `nbf` on the real
+            // one: the issuer emulator checks `nbf` against the wall clock.
             std::future::ready(OidcToken::parse(
-                issuer.token().issued_at(clock.now()).sign(),
+                issuer
+                    .token()
+                    .issued_at(clock.now())
+                    .not_before(vercel_oidc::time::SystemClock.now() - Duration::from_secs(1))
+                    .sign(),
             ))
         }))
         .audience(AUD)
