@@ -100,3 +100,8 @@ pub use vercel_runtime;
 /// The request helpers of `@vercel/functions` (`ipAddress`, `geolocation`, `getEnv`), from
 /// `vercel-oidc`.
 pub use vercel_oidc::{Geo, VercelEnv, geolocation, get_env, ip_address};
+
+/// The examples of `docs/functions.md` compile as doctests, exactly as a reader sees them.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/functions.md")]
+pub struct DocsFunctionsDoctests;
