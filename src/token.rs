@@ -254,31 +254,10 @@ impl Claims {
                 Some(_) => Err(err),
             }
         }
-        let aud = match map.remove("aud") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(Audience::One(s)),
-            Some(Value::Array(items)) => {
-                let mut list = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Value::String(s) => list.push(s),
-                        _ => {
-                            return Err(MalformedTokenReason::InvalidClaim {
-                                claim: "aud",
-                                expected: "a string or a list of strings",
-                            });
-                        }
-                    }
-                }
-                Some(Audience::Many(list))
-            }
-            Some(_) => {
-                return Err(MalformedTokenReason::InvalidClaim {
-                    claim: "aud",
-                    expected: "a string or a list of strings",
-                });
-            }
-        };
+        let aud = audience_from(map.remove("aud")).ok_or(MalformedTokenReason::InvalidClaim {
+            claim: "aud",
+            expected: "a string or a list of strings",
+        })?;
         Ok(Self {
             iss: string(&mut map, "iss")?,
             sub: string(&mut map, "sub")?,
@@ -297,6 +276,24 @@ impl Claims {
             jti: string(&mut map, "jti")?,
             extra: map,
         })
+    }
+}
+
+/// The `aud` claim from its JSON value: absent or `null` is `Some(None)`; a string or a list of
+/// strings is the audience; anything else is `None` (the wrong type).
+fn audience_from(value: Option<Value>) -> Option<Option<Audience>> {
+    match value {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(Audience::One(s))),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .map(|list| Some(Audience::Many(list))),
+        Some(_) => None,
     }
 }
 
@@ -505,21 +502,7 @@ impl<'de> Deserialize<'de> for FastClaims {
                         }
                     }
                 }
-                c.aud = match aud {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) => Some(Audience::One(s)),
-                    Some(Value::Array(items)) => {
-                        let mut list = Vec::with_capacity(items.len());
-                        for item in items {
-                            match item {
-                                Value::String(s) => list.push(s),
-                                _ => return Err(serde::de::Error::custom("aud")),
-                            }
-                        }
-                        Some(Audience::Many(list))
-                    }
-                    Some(_) => return Err(serde::de::Error::custom("aud")),
-                };
+                c.aud = audience_from(aud).ok_or_else(|| serde::de::Error::custom("aud"))?;
                 Ok(FastClaims(c))
             }
         }
