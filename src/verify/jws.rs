@@ -2,8 +2,6 @@
 //! `kid`, and the RS256 signature. Nothing here looks at the claims.
 
 use aws_lc_rs::signature::ParsedPublicKey;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::VerifyError;
@@ -54,9 +52,8 @@ pub(super) fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, VerifyErr
     }
     let malformed = VerifyError::Malformed;
     let parts = crate::token::split_jwt(token).map_err(malformed)?;
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(parts.header)
-        .map_err(|_| malformed(MalformedTokenReason::NotBase64Url { part: "header" }))?;
+    let header_bytes = crate::token::decode_base64url(parts.header)
+        .ok_or_else(|| malformed(MalformedTokenReason::NotBase64Url { part: "header" }))?;
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| malformed(MalformedTokenReason::NotJson { part: "header" }))?;
     let alg = header.alg.as_deref().unwrap_or_default();
@@ -86,9 +83,8 @@ impl Parsed<'_> {
     /// # Errors
     /// [`VerifyError::InvalidSignature`].
     pub(super) fn check_signature(&self, key: &ParsedPublicKey) -> Result<(), VerifyError> {
-        let signature = URL_SAFE_NO_PAD
-            .decode(self.signature)
-            .map_err(|_| VerifyError::InvalidSignature)?;
+        let signature =
+            crate::token::decode_base64url(self.signature).ok_or(VerifyError::InvalidSignature)?;
         key.verify_sig(self.signing_input.as_bytes(), &signature)
             .map_err(|_| VerifyError::InvalidSignature)
     }
@@ -105,6 +101,8 @@ impl Parsed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn token(header: &str) -> String {
         format!("{}.cGF5bG9hZA.c2ln", URL_SAFE_NO_PAD.encode(header))
