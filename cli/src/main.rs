@@ -220,6 +220,17 @@ pub(crate) fn environment(cli_ca_file: Option<&PathBuf>) -> Env {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::LevelFilter;
+    let rust_log = std::env::var_os(EnvFilter::DEFAULT_ENV).filter(|v| !v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // The common case (no `-v`, no RUST_LOG): warnings only, without parsing filter
+    // directives (their parser builds regexes: a cost on every `credential_process` run).
+    if verbose == 0 && rust_log.is_none() {
+        let _ = builder.with_max_level(LevelFilter::WARN).try_init();
+        return;
+    }
     let default = match verbose {
         0 => "warn",
         1 => {
@@ -230,11 +241,7 @@ fn init_logging(verbose: u8) {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ = builder.with_env_filter(filter).try_init();
 }
 
 fn main() -> ExitCode {

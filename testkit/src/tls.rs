@@ -99,6 +99,12 @@ pub(crate) fn serve_https(
                 _ = &mut stopped => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    // A TLS 1.3 server writes its session tickets and then the response: with
+                    // Nagle on, the response waits for the client's (delayed) ACK of the tickets,
+                    // up to 40 ms on Linux, in a good part of the connections.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "vercel-oidc-testkit: TCP_NODELAY not set");
+                    }
                     let acceptor = acceptor.clone();
                     let service = TowerToHyperService::new(router.clone());
                     connections.spawn(async move {
