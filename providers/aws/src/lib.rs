@@ -180,3 +180,8 @@ pub fn aws_credentials_provider(role_arn: impl Into<RoleArn>) -> AwsCredentialsP
             AwsCredentialsProvider::failing(error)
         })
 }
+
+/// The examples of `docs/performance.md` compile as doctests, exactly as a reader sees them.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/performance.md")]
+struct PerformanceDoc;
