@@ -330,9 +330,8 @@ pub(crate) fn split_jwt(token: &str) -> Result<JwtParts<'_>, MalformedTokenReaso
     };
     let (header, rest) = token.split_once('.').ok_or_else(wrong_count)?;
     let (payload, signature) = rest.split_once('.').ok_or_else(wrong_count)?;
-    // A fourth part would leave a '.' in the signature: one scan of the signature finds it
-    // (callers check the signature's characters in the same pass; see `is_base64url`).
-    if !is_base64url(signature) && signature.contains('.') {
+    // A fourth part leaves a '.' in the signature.
+    if signature.contains('.') {
         return Err(wrong_count());
     }
     Ok(JwtParts {
@@ -343,7 +342,8 @@ pub(crate) fn split_jwt(token: &str) -> Result<JwtParts<'_>, MalformedTokenReaso
 }
 
 /// `true` when every byte is in the base64url alphabet (no padding). One branch-free pass, so
-/// that the compiler can vectorise it: a 2048-bit signature is 342 characters.
+/// that the compiler can vectorise it (a 2048-bit signature is 342 characters; a per-byte check
+/// with an early exit took ~250 ns of a 1.5 µs parse).
 pub(crate) fn is_base64url(encoded: &str) -> bool {
     encoded.bytes().fold(true, |ok, b| {
         ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
@@ -644,7 +644,12 @@ mod tests {
             (String::new(), R::Empty),
             ("   ".into(), R::Empty),
             (secretish.into(), R::WrongPartCount { parts: 1 }),
+            (format!("{secretish}.a"), R::WrongPartCount { parts: 2 }),
             (format!("{secretish}.a.b.c"), R::WrongPartCount { parts: 4 }),
+            (
+                format!("{secretish}.a.b.c.d."),
+                R::WrongPartCount { parts: 6 },
+            ),
             (
                 format!("{secretish}!.e30.c2ln"),
                 R::NotBase64Url { part: "header" },
