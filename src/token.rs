@@ -701,6 +701,8 @@ mod tests {
                     len: MAX_TOKEN_LEN + 1,
                 },
             ),
+            // Exactly the limit is not too long: it gets as far as the part count.
+            ("a".repeat(MAX_TOKEN_LEN), R::WrongPartCount { parts: 1 }),
         ];
         for (input, want) in cases {
             let err = OidcToken::parse(input.clone()).expect_err("must fail");
